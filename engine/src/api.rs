@@ -1,0 +1,452 @@
+//! The records that cross between the shim (inside the application) and the engine.
+//!
+//! Two kinds of channel, both AF_UNIX SOCK_SEQPACKET, both carrying only self-contained bytes (and
+//! file descriptors passed with `SCM_RIGHTS`), never pointers, so that the engine end can later
+//! live in another process:
+//!
+//! - **Data pair**, one per AF_BP socket. The application holds one end (it *is* the socket the
+//!   application sees), the engine the other. App → engine: a [`TxHeader`] followed by the ADU,
+//!   or a header alone with the ADU in a memfd passed with `SCM_RIGHTS` (ADUs too big for one
+//!   message). Engine → app: an [`RxHeader`] followed by the ADU, or the header alone with a memfd.
+//!   The engine learns that the last application reference is gone from `POLLHUP`.
+//! - **Control channel**, one per process: a request ([`Request`]) carrying a fresh reply socket
+//!   (`SCM_RIGHTS`); the engine writes the [`Reply`] on that socket. No lock is needed on the
+//!   application side: each caller waits on its own reply socket.
+//!
+//! All integers are little-endian (both ends are on one machine; fixed so that the format does
+//! not depend on the build).
+
+/// `"BPTX"`: first four bytes of every app → engine data record.
+pub const TX_MAGIC: u32 = 0x5854_5042;
+/// `"BPRX"`: first four bytes of every engine → app data record.
+pub const RX_MAGIC: u32 = 0x5852_5042;
+/// Format version carried in every record.
+pub const VERSION: u8 = 1;
+/// Size of [`TxHeader`] on the wire.
+pub const TX_HEADER_LEN: usize = 40;
+/// Size of [`RxHeader`] on the wire.
+pub const RX_HEADER_LEN: usize = 40;
+/// ADUs up to this size travel inside the SEQPACKET message; bigger ones in a memfd. Chosen to
+/// fit the default `SO_SNDBUF` (212992 bytes allows messages up to 212960).
+pub const INLINE_MAX: usize = 128 * 1024;
+
+/// Kind of a data record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An ADU follows the header in the same message.
+    Inline,
+    /// The ADU is in a memfd passed with the message (`SCM_RIGHTS`); `len` gives its size.
+    Memfd,
+    /// App → engine only: "every ADU up to delivery sequence `ack` has been read". No payload.
+    Ack,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Inline => 1,
+            Kind::Memfd => 2,
+            Kind::Ack => 3,
+        }
+    }
+    fn from_code(c: u8) -> Option<Kind> {
+        match c {
+            1 => Some(Kind::Inline),
+            2 => Some(Kind::Memfd),
+            3 => Some(Kind::Ack),
+            _ => None,
+        }
+    }
+}
+
+/// Why a record was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// Shorter than its fixed header.
+    Short,
+    /// Magic number or version not ours: bytes written to the pair without going through the shim.
+    BadMagic,
+    /// Unknown record kind.
+    BadKind,
+    /// The length field disagrees with the message size.
+    BadLength,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordError::Short => "record shorter than its header",
+            RecordError::BadMagic => "record without the shim's magic number or version",
+            RecordError::BadKind => "record of unknown kind",
+            RecordError::BadLength => "record length field disagrees with the message size",
+        })
+    }
+}
+
+/// Header of an app → engine data record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxHeader {
+    /// What follows.
+    pub kind: Kind,
+    /// Upstream BP Socket send flags (validated by the shim).
+    pub flags: u32,
+    /// Highest delivery sequence the application has read on this socket (0: none yet).
+    pub ack: u32,
+    /// Destination node (ipn).
+    pub dest_node: u64,
+    /// Destination service (ipn).
+    pub dest_service: u64,
+    /// ADU length in bytes.
+    pub len: u64,
+}
+
+impl TxHeader {
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; TX_HEADER_LEN] {
+        let mut b = [0u8; TX_HEADER_LEN];
+        b[0..4].copy_from_slice(&TX_MAGIC.to_le_bytes());
+        b[4] = self.kind.code();
+        b[5] = VERSION;
+        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
+        b[12..16].copy_from_slice(&self.ack.to_le_bytes());
+        b[16..24].copy_from_slice(&self.dest_node.to_le_bytes());
+        b[24..32].copy_from_slice(&self.dest_service.to_le_bytes());
+        b[32..40].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a header; `msg_len` is the size of the whole message received.
+    pub fn decode(b: &[u8], msg_len: usize) -> Result<TxHeader, RecordError> {
+        if b.len() < TX_HEADER_LEN || msg_len < TX_HEADER_LEN {
+            return Err(RecordError::Short);
+        }
+        if u32_at(b, 0) != TX_MAGIC || b[5] != VERSION {
+            return Err(RecordError::BadMagic);
+        }
+        let kind = Kind::from_code(b[4]).ok_or(RecordError::BadKind)?;
+        let h = TxHeader {
+            kind,
+            flags: u32_at(b, 8),
+            ack: u32_at(b, 12),
+            dest_node: u64_at(b, 16),
+            dest_service: u64_at(b, 24),
+            len: u64_at(b, 32),
+        };
+        let body = (msg_len - TX_HEADER_LEN) as u64;
+        let ok = match kind {
+            Kind::Inline => h.len == body,
+            Kind::Memfd | Kind::Ack => body == 0,
+        };
+        if ok { Ok(h) } else { Err(RecordError::BadLength) }
+    }
+}
+
+/// Header of an engine → app data record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxHeader {
+    /// What follows ([`Kind::Inline`] or [`Kind::Memfd`]).
+    pub kind: Kind,
+    /// Delivery sequence of this ADU on its socket, from 1; the app acknowledges it with
+    /// [`TxHeader::ack`] once read.
+    pub seq: u32,
+    /// Source node of the bundle (ipn).
+    pub src_node: u64,
+    /// Source service of the bundle (ipn).
+    pub src_service: u64,
+    /// ADU length in bytes.
+    pub len: u64,
+}
+
+impl RxHeader {
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; RX_HEADER_LEN] {
+        let mut b = [0u8; RX_HEADER_LEN];
+        b[0..4].copy_from_slice(&RX_MAGIC.to_le_bytes());
+        b[4] = self.kind.code();
+        b[5] = VERSION;
+        b[8..12].copy_from_slice(&self.seq.to_le_bytes());
+        b[16..24].copy_from_slice(&self.src_node.to_le_bytes());
+        b[24..32].copy_from_slice(&self.src_service.to_le_bytes());
+        b[32..40].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+
+    /// Decodes a header (the shim calls this on what it received).
+    pub fn decode(b: &[u8]) -> Result<RxHeader, RecordError> {
+        if b.len() < RX_HEADER_LEN {
+            return Err(RecordError::Short);
+        }
+        if u32_at(b, 0) != RX_MAGIC || b[5] != VERSION {
+            return Err(RecordError::BadMagic);
+        }
+        let kind = Kind::from_code(b[4]).ok_or(RecordError::BadKind)?;
+        Ok(RxHeader {
+            kind,
+            seq: u32_at(b, 8),
+            src_node: u64_at(b, 16),
+            src_service: u64_at(b, 24),
+            len: u64_at(b, 32),
+        })
+    }
+}
+
+/// A control request. Each is sent as one message with a reply socket attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Register a new AF_BP socket; the engine end of its data pair is attached too.
+    Open {
+        /// `type` given to `socket()` without the flag bits.
+        sock_type: u32,
+        /// `protocol` given to `socket()`.
+        protocol: u32,
+    },
+    /// Bind socket `id` to ipn:`node`.`service`; service 0 asks for an ephemeral service.
+    Bind {
+        /// Socket id from the Open reply.
+        id: u32,
+        /// Node number.
+        node: u64,
+        /// Service number (0: pick a free ephemeral one).
+        service: u64,
+    },
+    /// Set (or with `node == 0 && service == 0`, clear) the peer of socket `id`: only bundles
+    /// from that EID are delivered to it.
+    Connect {
+        /// Socket id.
+        id: u32,
+        /// Peer node.
+        node: u64,
+        /// Peer service.
+        service: u64,
+    },
+    /// Wait until every ADU accepted so far has left the node, at most `timeout_ms`.
+    Flush {
+        /// Bound on the wait.
+        timeout_ms: u32,
+    },
+}
+
+/// Answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// 0, or the errno the application should see.
+    pub errno: i32,
+    /// Open: the new socket id. Bind: the service bound. Flush: ADUs that could not leave.
+    pub value: u64,
+    /// Open: the local node number.
+    pub local_node: u64,
+    /// Open: the largest ADU accepted.
+    pub max_adu: u64,
+    /// Open: static routes whose next hop carries one bundle per datagram, with the largest ADU
+    /// that fits: `(node pattern, service pattern, max ADU)`, `u64::MAX` meaning `*`.
+    pub limits: Vec<(u64, u64, u64)>,
+}
+
+impl Reply {
+    /// A reply carrying only an errno (0 = success) and a value.
+    pub fn simple(errno: i32, value: u64) -> Reply {
+        Reply {
+            errno,
+            value,
+            local_node: 0,
+            max_adu: 0,
+            limits: Vec::new(),
+        }
+    }
+
+    /// Encodes the reply.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(32 + 24 * self.limits.len());
+        b.extend_from_slice(&self.errno.to_le_bytes());
+        b.extend_from_slice(&(self.limits.len() as u32).to_le_bytes());
+        b.extend_from_slice(&self.value.to_le_bytes());
+        b.extend_from_slice(&self.local_node.to_le_bytes());
+        b.extend_from_slice(&self.max_adu.to_le_bytes());
+        for (n, s, m) in &self.limits {
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend_from_slice(&s.to_le_bytes());
+            b.extend_from_slice(&m.to_le_bytes());
+        }
+        b
+    }
+
+    /// Decodes a reply.
+    pub fn decode(b: &[u8]) -> Result<Reply, RecordError> {
+        if b.len() < 32 {
+            return Err(RecordError::Short);
+        }
+        let n = u32_at(b, 4) as usize;
+        if b.len() != 32 + 24 * n {
+            return Err(RecordError::BadLength);
+        }
+        let limits = (0..n)
+            .map(|i| {
+                let o = 32 + 24 * i;
+                (u64_at(b, o), u64_at(b, o + 8), u64_at(b, o + 16))
+            })
+            .collect();
+        Ok(Reply {
+            errno: u32_at(b, 0) as i32,
+            value: u64_at(b, 8),
+            local_node: u64_at(b, 16),
+            max_adu: u64_at(b, 24),
+            limits,
+        })
+    }
+}
+
+impl Request {
+    /// Encodes the request.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(32);
+        match self {
+            Request::Open {
+                sock_type,
+                protocol,
+            } => {
+                b.push(1);
+                b.extend_from_slice(&sock_type.to_le_bytes());
+                b.extend_from_slice(&protocol.to_le_bytes());
+            }
+            Request::Bind { id, node, service } | Request::Connect { id, node, service } => {
+                b.push(if matches!(self, Request::Bind { .. }) { 2 } else { 3 });
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&node.to_le_bytes());
+                b.extend_from_slice(&service.to_le_bytes());
+            }
+            Request::Flush { timeout_ms } => {
+                b.push(4);
+                b.extend_from_slice(&timeout_ms.to_le_bytes());
+            }
+        }
+        b
+    }
+
+    /// Decodes a request.
+    pub fn decode(b: &[u8]) -> Result<Request, RecordError> {
+        let (&op, rest) = b.split_first().ok_or(RecordError::Short)?;
+        let need = match op {
+            1 => 8,
+            2 | 3 => 20,
+            4 => 4,
+            _ => return Err(RecordError::BadKind),
+        };
+        if rest.len() != need {
+            return Err(RecordError::BadLength);
+        }
+        Ok(match op {
+            1 => Request::Open {
+                sock_type: u32_at(rest, 0),
+                protocol: u32_at(rest, 4),
+            },
+            2 => Request::Bind {
+                id: u32_at(rest, 0),
+                node: u64_at(rest, 4),
+                service: u64_at(rest, 12),
+            },
+            3 => Request::Connect {
+                id: u32_at(rest, 0),
+                node: u64_at(rest, 4),
+                service: u64_at(rest, 12),
+            },
+            _ => Request::Flush {
+                timeout_ms: u32_at(rest, 0),
+            },
+        })
+    }
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[o..o + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_round_trip_and_length_check() {
+        let h = TxHeader {
+            kind: Kind::Inline,
+            flags: 0x401,
+            ack: 7,
+            dest_node: 20,
+            dest_service: u64::MAX,
+            len: 5,
+        };
+        let b = h.encode();
+        assert_eq!(TxHeader::decode(&b, TX_HEADER_LEN + 5), Ok(h));
+        assert_eq!(
+            TxHeader::decode(&b, TX_HEADER_LEN + 4),
+            Err(RecordError::BadLength)
+        );
+        assert_eq!(TxHeader::decode(&b[..10], 10), Err(RecordError::Short));
+        let mut bad = b;
+        bad[0] ^= 1;
+        assert_eq!(
+            TxHeader::decode(&bad, TX_HEADER_LEN + 5),
+            Err(RecordError::BadMagic)
+        );
+        bad = b;
+        bad[4] = 9;
+        assert_eq!(
+            TxHeader::decode(&bad, TX_HEADER_LEN + 5),
+            Err(RecordError::BadKind)
+        );
+    }
+
+    #[test]
+    fn rx_round_trip() {
+        let h = RxHeader {
+            kind: Kind::Memfd,
+            seq: 3,
+            src_node: 10,
+            src_service: 2,
+            len: 1 << 24,
+        };
+        assert_eq!(RxHeader::decode(&h.encode()), Ok(h));
+        assert_eq!(RxHeader::decode(&[0u8; 39]), Err(RecordError::Short));
+    }
+
+    #[test]
+    fn control_round_trip() {
+        for r in [
+            Request::Open {
+                sock_type: 2,
+                protocol: 17,
+            },
+            Request::Bind {
+                id: 4,
+                node: 1,
+                service: 0,
+            },
+            Request::Connect {
+                id: 4,
+                node: 20,
+                service: 1,
+            },
+            Request::Flush { timeout_ms: 2000 },
+        ] {
+            assert_eq!(Request::decode(&r.encode()), Ok(r));
+        }
+        assert_eq!(Request::decode(&[9]), Err(RecordError::BadKind));
+        assert_eq!(Request::decode(&[2, 0]), Err(RecordError::BadLength));
+        let rep = Reply {
+            errno: 98,
+            value: 5,
+            local_node: 10,
+            max_adu: 1 << 24,
+            limits: vec![(20, u64::MAX, 65000)],
+        };
+        assert_eq!(Reply::decode(&rep.encode()), Ok(rep));
+        assert_eq!(Reply::decode(&[0u8; 31]), Err(RecordError::Short));
+    }
+}

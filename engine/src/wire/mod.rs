@@ -1,0 +1,35 @@
+//! The BPv7 wire codec (RFC 9171 §4): CBOR heads, CRCs, endpoint IDs and whole bundles.
+//!
+//! Layer: the bottom of the engine. Plain functions over byte slices: no I/O, no clock, no
+//! global state, no unsafe code.
+//!
+//! The parse/emit contract:
+//! - [`parse`] never panics, on any input. It either returns a [`Bundle`] that satisfies every
+//!   rule it checks, or the first [`Error`] found, which names the rule, its RFC section and
+//!   the block and field ([`Error::reason`] gives a stable counter name). It never converts a
+//!   wire integer to `usize` without a checked conversion, compares every claimed length with
+//!   the remaining input before using it, and allocates only in proportion to the blocks
+//!   present in the input.
+//! - A parsed [`Bundle`] is a zero-copy view: field values plus byte ranges into the parsed
+//!   bytes. CRCs are checked over the received bytes, so forwarding can reuse them unchanged
+//!   (the primary block is immutable, RFC 9171 §4.3.1).
+//! - [`encode`] never panics. It writes deterministic CBOR (RFC 8949 §4.2.1) inside the
+//!   indefinite-length bundle array that RFC 9171 §4.1 requires, and [`encoded_len`] predicts
+//!   its length exactly. Whatever [`encode`] writes from consistent fields, [`parse`] accepts
+//!   and returns those fields.
+//!
+//! Modules: [`cbor`] (RFC 8949 heads and strings), [`crc`] (CRC-16/X-25 and CRC-32C,
+//! RFC 9171 §4.2.1), [`eid`] (RFC 9171 §4.2.5.1, RFC 9758 `ipn:0.0`), [`bundle`] (RFC 9171
+//! §4.1 to §4.4).
+
+pub mod bundle;
+pub mod cbor;
+pub mod crc;
+pub mod eid;
+
+pub use bundle::{
+    Bundle, CanonicalBlock, CreationTimestamp, Error, Fragment, PrimaryBlock, block_type, encode,
+    encoded_len, flags, parse,
+};
+pub use crc::CrcType;
+pub use eid::Eid;

@@ -1,0 +1,135 @@
+/*
+ * bp_socket.h - the AF_BP socket API (Bundle Protocol version 7, RFC 9171)
+ *
+ * Header-only and binary-compatible with upstream BP Socket
+ * (DTN-MTP/bp-socket include/bp_socket.h, since PR #21): a program written for
+ * the kernel module compiles and runs unchanged under LD_PRELOAD=libbpshim.so.
+ *
+ *   int fd = socket(AF_BP, SOCK_DGRAM, 0);
+ *   struct sockaddr_bp a;
+ *   bp_sockaddr_ipn(&a, 10, 2);
+ *   bind(fd, (struct sockaddr *)&a, sizeof a);
+ *   bp_sockaddr_ipn(&a, 20, 1);
+ *   sendto(fd, "hello", 5, 0, (struct sockaddr *)&a, sizeof a);
+ *
+ * All fields of struct sockaddr_bp are in host byte order.
+ * The full API contract (every call, every errno) is in README.md.
+ */
+#ifndef BP_SOCKET_H
+#define BP_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Address family. Same value as upstream; it is AF_MPLS on Linux, which
+ * registers no socket family, so the kernel itself answers EAFNOSUPPORT. */
+#ifndef AF_BP
+#define AF_BP 28
+#endif
+
+typedef enum bp_scheme {
+    BP_SCHEME_IPN = 1,
+    BP_SCHEME_DTN = 2 /* reserved: refused with EAFNOSUPPORT for now */
+} bp_scheme_t;
+
+/* 16 bytes: u16 family, 2 bytes padding, int scheme, u32 node, u32 service. */
+struct sockaddr_bp {
+    sa_family_t bp_family;
+    bp_scheme_t bp_scheme;
+    union {
+        struct {
+            uint32_t node_id;
+            uint32_t service_id;
+        } ipn;
+    } bp_addr;
+};
+
+/* Send flags (sendto/sendmsg/send), upstream's values. Each of them shares its
+ * bit with a Linux MSG_* flag; on an AF_BP socket they mean only what is below
+ * and are never passed on to any other socket. */
+#define MSG_ACK_REQUESTED 0x00000001          /* application ack requested */
+#define MSG_RECEIVED_RPT 0x00000002           /* status report: received   */
+#define MSG_CUSTODY_RPT 0x00000004            /* accepted, no effect (BPv7 has no custody) */
+#define MSG_FORWARDED_RPT 0x00000008          /* status report: forwarded  */
+#define MSG_DELIVERED_RPT 0x00000010          /* status report: delivered  */
+#define MSG_DELETED_RPT 0x00000020            /* status report: deleted    */
+#define MSG_BP_BULK_PRIORITY 0x00000100       /* priority: bulk            */
+#define MSG_BP_STD_PRIORITY 0x00000200        /* priority: standard (default) */
+#define MSG_BP_EXPEDITED_PRIORITY 0x00000400  /* priority: expedited       */
+#define MSG_SOURCE_CUSTODY_REQUIRED 0x00001000 /* accepted, no effect      */
+#define MSG_SOURCE_CUSTODY_OPTIONAL 0x00002000 /* accepted, no effect      */
+#define MSG_NO_CUSTODY_REQUIRED 0x00004000    /* accepted, no effect       */
+
+/* Largest ADU accepted by default (bytes); BP_MAX_ADU changes it. */
+#define BP_DEFAULT_MAX_ADU (16u * 1024u * 1024u)
+
+/* Longest text bp_format_ipn() writes: "ipn:4294967295.4294967295" + NUL. */
+#define BP_IPN_STRLEN 26
+
+/* Fill an ipn address. */
+static inline void bp_sockaddr_ipn(struct sockaddr_bp *addr, uint32_t node, uint32_t service)
+{
+    size_t i;
+    unsigned char *p = (unsigned char *)addr;
+    for (i = 0; i < sizeof *addr; i++)
+        p[i] = 0;
+    addr->bp_family = AF_BP;
+    addr->bp_scheme = BP_SCHEME_IPN;
+    addr->bp_addr.ipn.node_id = node;
+    addr->bp_addr.ipn.service_id = service;
+}
+
+/* Write "ipn:N.S" into buf (size n, at least BP_IPN_STRLEN to never cut).
+ * Returns what snprintf returns; "?" is written for a non-ipn address. */
+static inline int bp_format_ipn(char *buf, size_t n, const struct sockaddr_bp *addr)
+{
+    if (addr->bp_family != AF_BP || addr->bp_scheme != BP_SCHEME_IPN)
+        return snprintf(buf, n, "?");
+    return snprintf(buf, n, "ipn:%lu.%lu", (unsigned long)addr->bp_addr.ipn.node_id,
+                    (unsigned long)addr->bp_addr.ipn.service_id);
+}
+
+/* Parse "ipn:N.S" (or "N.S") into addr. Returns 0, or -1 if the text is not
+ * an ipn EID with 32-bit node and service numbers. */
+static inline int bp_parse_ipn(const char *text, struct sockaddr_bp *addr)
+{
+    unsigned long long v[2] = {0, 0};
+    int i;
+    const char *p = text;
+    if (p[0] == 'i' && p[1] == 'p' && p[2] == 'n' && p[3] == ':')
+        p += 4;
+    for (i = 0; i < 2; i++) {
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            v[i] = v[i] * 10u + (unsigned)(*p - '0');
+            if (v[i] > 0xFFFFFFFFull)
+                return -1;
+            p++;
+            digits++;
+        }
+        if (digits == 0)
+            return -1;
+        if (i == 0) {
+            if (*p != '.')
+                return -1;
+            p++;
+        }
+    }
+    if (*p != '\0')
+        return -1;
+    bp_sockaddr_ipn(addr, (uint32_t)v[0], (uint32_t)v[1]);
+    return 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BP_SOCKET_H */
