@@ -137,7 +137,11 @@ impl TxHeader {
             Kind::Inline => h.len == body,
             Kind::Memfd | Kind::Ack => body == 0,
         };
-        if ok { Ok(h) } else { Err(RecordError::BadLength) }
+        if ok {
+            Ok(h)
+        } else {
+            Err(RecordError::BadLength)
+        }
     }
 }
 
@@ -309,7 +313,11 @@ impl Request {
                 b.extend_from_slice(&protocol.to_le_bytes());
             }
             Request::Bind { id, node, service } | Request::Connect { id, node, service } => {
-                b.push(if matches!(self, Request::Bind { .. }) { 2 } else { 3 });
+                b.push(if matches!(self, Request::Bind { .. }) {
+                    2
+                } else {
+                    3
+                });
                 b.extend_from_slice(&id.to_le_bytes());
                 b.extend_from_slice(&node.to_le_bytes());
                 b.extend_from_slice(&service.to_le_bytes());

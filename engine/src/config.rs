@@ -84,9 +84,7 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Reads `BP_CONFIG` (if set) and then the `BP_*` variables from `env`.
-    pub fn from_env_with(
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_env_with(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut cfg = Config::default();
         if let Some(path) = env("BP_CONFIG") {
             let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
@@ -145,15 +143,15 @@ impl Config {
         match name {
             "NODE" => self.node = parse_node(v)?,
             "CLA" => {
-                self.listen = list(v)
-                    .map(ClaAddr::parse)
-                    .collect::<Result<Vec<_>, _>>()?;
+                self.listen = list(v).map(ClaAddr::parse).collect::<Result<Vec<_>, _>>()?;
             }
             "ROUTE" => {
                 let mut entries = Vec::new();
                 for item in list(v) {
                     let (p, h) = item.split_once('=').ok_or_else(|| {
-                        format!("'{item}' is not PATTERN=NEXTHOP (e.g. ipn:20.*=udp:127.0.0.1:4557)")
+                        format!(
+                            "'{item}' is not PATTERN=NEXTHOP (e.g. ipn:20.*=udp:127.0.0.1:4557)"
+                        )
                     })?;
                     entries.push((Pattern::parse(p)?, ClaAddr::parse(h)?));
                 }
@@ -183,8 +181,8 @@ impl Config {
                     .ok_or_else(|| format!("{v}: expected a positive number of seconds"))?;
             }
             "EXIT_FLUSH_MS" => {
-                self.exit_flush_ms = u32::try_from(parse_u64(v)?)
-                    .map_err(|_| format!("{v}: too large"))?;
+                self.exit_flush_ms =
+                    u32::try_from(parse_u64(v)?).map_err(|_| format!("{v}: too large"))?;
             }
             _ => return Err(format!("unknown setting {name}")),
         }

@@ -328,7 +328,8 @@ impl Node {
             } else {
                 s + 1
             };
-            if !self.bound.contains_key(&(self.node, s)) && !self.waiting.contains_key(&(self.node, s))
+            if !self.bound.contains_key(&(self.node, s))
+                && !self.waiting.contains_key(&(self.node, s))
             {
                 return Some(s);
             }
@@ -394,12 +395,13 @@ impl Node {
             fragment: None,
         };
         let priority = priority(flags);
-        if let Some(hop) = self.routes.lookup(dest.0, dest.1) {
-            if let Some(max) = hop.max_bundle() {
-                if wire::encoded_len(&primary, priority, payload.len(), self.crc) > max {
-                    return Err(ApiError::MsgSize);
-                }
-            }
+        if let Some(max) = self
+            .routes
+            .lookup(dest.0, dest.1)
+            .and_then(|hop| hop.max_bundle())
+            && wire::encoded_len(&primary, priority, payload.len(), self.crc) > max
+        {
+            return Err(ApiError::MsgSize);
         }
         let mut bundle = Vec::new();
         wire::encode(&primary, priority, payload.bytes(), self.crc, &mut bundle);
@@ -443,14 +445,22 @@ impl Node {
         let b = match wire::parse(&bytes) {
             Ok(b) => b,
             Err(e) => {
-                *self.counters.malformed.entry(e.reason()).or_insert(0) += 1;
-                crate::warn!("dropped a malformed bundle from {from}: {e}");
+                let n = self.counters.malformed.entry(e.reason()).or_insert(0);
+                *n += 1;
+                crate::warn!(
+                    "dropped a malformed bundle from {from}: {e} (counter {}: {n})",
+                    e.reason()
+                );
                 return;
             }
         };
         let p = &b.primary;
         let Eid::Ipn { node, service } = p.destination else {
-            *self.counters.malformed.entry("unsupported_eid").or_insert(0) += 1;
+            *self
+                .counters
+                .malformed
+                .entry("unsupported_eid")
+                .or_insert(0) += 1;
             crate::warn!(
                 "dropped a bundle from {from} for {}: only ipn destinations are served",
                 p.destination
@@ -481,7 +491,11 @@ impl Node {
             return;
         }
         if p.fragment.is_some() {
-            *self.counters.malformed.entry("fragment_unsupported").or_insert(0) += 1;
+            *self
+                .counters
+                .malformed
+                .entry("fragment_unsupported")
+                .or_insert(0) += 1;
             crate::warn!("dropped a fragment from {from}: reassembly is not implemented yet");
             return;
         }
@@ -539,13 +553,13 @@ impl Node {
 
     /// The ADU from [`Node::peek_ready`] has been written to the socket.
     pub fn mark_written(&mut self, id: u32) {
-        if let Some(s) = self.sockets.get_mut(&id) {
-            if let Some(a) = s.ready.pop_front() {
-                s.unacked.push_back((s.next_seq, a));
-                s.next_seq = s.next_seq.wrapping_add(1).max(1);
-                if s.unacked.len() > UNACKED_MAX {
-                    s.unacked.pop_front();
-                }
+        if let Some(s) = self.sockets.get_mut(&id)
+            && let Some(a) = s.ready.pop_front()
+        {
+            s.unacked.push_back((s.next_seq, a));
+            s.next_seq = s.next_seq.wrapping_add(1).max(1);
+            if s.unacked.len() > UNACKED_MAX {
+                s.unacked.pop_front();
             }
         }
     }
@@ -701,7 +715,10 @@ mod tests {
             .unwrap();
         assert!(n.poll_transmit().is_none());
         let src = (1, n.sockets[&b].bound.unwrap().1);
-        assert!(src.1 >= EPHEMERAL_FIRST, "autobind picked an ephemeral service");
+        assert!(
+            src.1 >= EPHEMERAL_FIRST,
+            "autobind picked an ephemeral service"
+        );
         assert_eq!(drain(&mut n, a), vec![(src, b"hi".to_vec())]);
     }
 
@@ -802,7 +819,8 @@ mod tests {
         n.bind(a, 1, 7).unwrap();
         let tx = n.open();
         for i in 0..4u8 {
-            n.app_send(T, tx, 0, (1, 7), Payload::whole(vec![i])).unwrap();
+            n.app_send(T, tx, 0, (1, 7), Payload::whole(vec![i]))
+                .unwrap();
         }
         // Two written to the socket, one of them read; two still in the engine.
         n.mark_written(a);
@@ -819,12 +837,14 @@ mod tests {
     fn waiting_for_a_binder_and_expiry() {
         let mut n = node(1, &[]);
         let tx = n.open();
-        n.app_send(T, tx, 0, (1, 9), Payload::whole(vec![1])).unwrap();
+        n.app_send(T, tx, 0, (1, 9), Payload::whole(vec![1]))
+            .unwrap();
         n.expire(T + 1000);
         let r = n.open();
         n.bind(r, 1, 9).unwrap();
         assert_eq!(drain(&mut n, r).len(), 1);
-        n.app_send(T, tx, 0, (1, 10), Payload::whole(vec![1])).unwrap();
+        n.app_send(T, tx, 0, (1, 10), Payload::whole(vec![1]))
+            .unwrap();
         n.expire(T + 24 * 3600 * 1000);
         assert_eq!(n.counters.expired, 1);
         let r2 = n.open();
@@ -842,8 +862,10 @@ mod tests {
         n.bind(peer, 1, 2).unwrap();
         let other = n.open();
         n.bind(other, 1, 3).unwrap();
-        n.app_send(T, other, 0, (1, 1), Payload::whole(vec![3])).unwrap();
-        n.app_send(T, peer, 0, (1, 1), Payload::whole(vec![2])).unwrap();
+        n.app_send(T, other, 0, (1, 1), Payload::whole(vec![3]))
+            .unwrap();
+        n.app_send(T, peer, 0, (1, 1), Payload::whole(vec![2]))
+            .unwrap();
         assert_eq!(drain(&mut n, r), vec![((1, 2), vec![2])]);
         assert_eq!(n.counters.filtered, 1);
     }
@@ -852,7 +874,8 @@ mod tests {
     fn no_route_is_held_then_expires() {
         let mut n = node(10, &[]);
         let s = n.open();
-        n.app_send(T, s, 0, (30, 1), Payload::whole(vec![1])).unwrap();
+        n.app_send(T, s, 0, (30, 1), Payload::whole(vec![1]))
+            .unwrap();
         assert_eq!(n.unrouted(), 1);
         n.expire(T + 24 * 3600 * 1000 + 1);
         assert_eq!(n.unrouted(), 0);

@@ -149,7 +149,9 @@ mod tests {
         assert!(Pattern::parse("ipn:20.*").unwrap().matches(20, 5));
         assert!(!Pattern::parse("ipn:20.1").unwrap().matches(20, 5));
         assert!(Pattern::parse("ipn:*.*").unwrap().matches(7, 7));
-        for bad in ["ipn:*.1", "dtn:x", "ipn:20", "ipn:a.1", "ipn:1.-1", "ipn:.1"] {
+        for bad in [
+            "ipn:*.1", "dtn:x", "ipn:20", "ipn:a.1", "ipn:1.-1", "ipn:.1",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
     }
@@ -172,7 +174,12 @@ mod tests {
     #[test]
     fn cla_addresses() {
         assert!(ClaAddr::parse("udp:localhost:4556").is_ok());
-        for bad in ["tcp:1.2.3.4:5", "udp:notanip:1", "udp:127.0.0.1:x", "udp:127.0.0.1"] {
+        for bad in [
+            "tcp:1.2.3.4:5",
+            "udp:notanip:1",
+            "udp:127.0.0.1:x",
+            "udp:127.0.0.1",
+        ] {
             assert!(ClaAddr::parse(bad).is_err(), "{bad}");
         }
     }

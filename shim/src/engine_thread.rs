@@ -5,8 +5,8 @@
 //! engine in another process.
 
 use crate::fdtable::{self, SpinLock};
-use crate::real::{self, call};
 use crate::log;
+use crate::real::{self, call};
 use engine::api::{Reply, Request};
 use engine::config::Config;
 use libc::c_int;
@@ -54,7 +54,15 @@ fn start() -> Result<(), i32> {
     real::resolve_all();
     let mut sv = [-1; 2];
     // SAFETY: `sv` has room for the two descriptors.
-    if unsafe { call::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
+    if unsafe {
+        call::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    } < 0
+    {
         return Err(errno());
     }
     let shim_end = move_high(sv[0]);
@@ -141,7 +149,15 @@ pub fn request(req: &Request, data_fd: Option<c_int>, timeout_ms: u32) -> Result
     }
     let mut sv = [-1; 2];
     // SAFETY: `sv` has room for two descriptors.
-    if unsafe { call::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
+    if unsafe {
+        call::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    } < 0
+    {
         return Err(errno());
     }
     let (mine, theirs) = (sv[0], sv[1]);
@@ -186,7 +202,11 @@ pub fn request(req: &Request, data_fd: Option<c_int>, timeout_ms: u32) -> Result
     let e = errno();
     close_fd(mine);
     if n < 0 {
-        return Err(if e == libc::EAGAIN { libc::ETIMEDOUT } else { e });
+        return Err(if e == libc::EAGAIN {
+            libc::ETIMEDOUT
+        } else {
+            e
+        });
     }
     if n == 0 {
         return Err(libc::ENETDOWN);
@@ -220,7 +240,11 @@ pub fn send_with_fds(fd: c_int, body: &[u8], fds: &[c_int]) -> Result<(), i32> {
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN(payload) as usize;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<c_int>(), fds.len());
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr(),
+                libc::CMSG_DATA(c).cast::<c_int>(),
+                fds.len(),
+            );
         }
     }
     loop {
@@ -245,7 +269,11 @@ pub fn exit_flush() {
         return;
     }
     let ms = EXIT_FLUSH_MS.load(Ordering::Relaxed);
-    match request(&Request::Flush { timeout_ms: ms }, None, ms.saturating_add(1000)) {
+    match request(
+        &Request::Flush { timeout_ms: ms },
+        None,
+        ms.saturating_add(1000),
+    ) {
         Ok(r) if r.value > 0 => log::line(format_args!(
             "{} bundle(s) had not left the node when the process exited (no route, or the \
              convergence layer was busy for {ms} ms); they are lost",

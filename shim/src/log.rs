@@ -6,14 +6,7 @@ pub fn raw(b: &[u8]) {
     let mut off = 0;
     while off < b.len() {
         // SAFETY: the pointer and length describe the live slice `b[off..]`.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_write,
-                2,
-                b[off..].as_ptr(),
-                b.len() - off,
-            )
-        };
+        let n = unsafe { libc::syscall(libc::SYS_write, 2, b[off..].as_ptr(), b.len() - off) };
         if n <= 0 {
             return;
         }

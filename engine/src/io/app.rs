@@ -116,9 +116,9 @@ impl Engine {
             },
         };
         let now = time::now_ms();
-        if let Err(e) =
-            self.node
-                .app_send(now, id, h.flags, (h.dest_node, h.dest_service), payload)
+        if let Err(e) = self
+            .node
+            .app_send(now, id, h.flags, (h.dest_node, h.dest_service), payload)
         {
             crate::warn!("socket {id}: send refused by the node: errno {}", e.errno());
         }
@@ -217,7 +217,10 @@ fn read_memfd(fd: RawFd, len: u64) -> std::io::Result<Vec<u8>> {
 }
 
 fn make_memfd(data: &[u8]) -> std::io::Result<std::fs::File> {
-    let fd = nix::sys::memfd::memfd_create(c"bpshim-adu", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)?;
+    let fd = nix::sys::memfd::memfd_create(
+        c"bpshim-adu",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )?;
     let mut f = std::fs::File::from(fd);
     f.write_all(data)?;
     Ok(f)

@@ -26,8 +26,12 @@ impl Engine {
             cmsg.clear();
             let (n, fds) = {
                 let mut iov = [IoSliceMut::new(&mut buf)];
-                match recvmsg::<()>(self.control, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
-                {
+                match recvmsg::<()>(
+                    self.control,
+                    &mut iov,
+                    Some(&mut cmsg),
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
                     Ok(m) => {
                         let mut fds = Vec::new();
                         if let Ok(cm) = m.cmsgs() {
@@ -144,7 +148,6 @@ impl Engine {
             }
         });
     }
-
 }
 
 fn close_all(fds: &[RawFd]) {

@@ -92,11 +92,10 @@ impl Engine {
             if let Err(e) = self
                 .poll
                 .poll(&mut events, Some(Duration::from_millis(wait.max(1))))
+                && e.kind() != std::io::ErrorKind::Interrupted
             {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    crate::error!("event loop failed: {e}; engine stops");
-                    return;
-                }
+                crate::error!("event loop failed: {e}; engine stops");
+                return;
             }
             for ev in events.iter() {
                 let t = ev.token().0;

@@ -108,7 +108,10 @@ impl Udp {
                 Err(e) if e.kind() == ErrorKind::Interrupted => node.unpoll_transmit(t),
                 Err(e) => {
                     self.send_errors += 1;
-                    crate::warn!("UDP send of a {}-byte bundle to {to} failed: {e}; dropped", t.bundle.len());
+                    crate::warn!(
+                        "UDP send of a {}-byte bundle to {to} failed: {e}; dropped",
+                        t.bundle.len()
+                    );
                 }
             }
         }

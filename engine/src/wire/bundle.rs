@@ -84,6 +84,9 @@ pub mod block_type {
     pub const CLASS_OF_SERVICE: u64 = 193;
 }
 
+/// Up to this many blocks, [`parse`] looks for duplicate block numbers by scanning.
+const SCAN_LIMIT: usize = 16;
+
 /// Block number of the class-of-service block that [`encode`] writes.
 const COS_BLOCK_NUMBER: u64 = 2;
 /// Replicated in fragments as ION does, and discarded by nodes that do not know the block.
@@ -660,7 +663,9 @@ impl<'a> BlockReader<'a, '_> {
 
     /// Whether the next item (already announced by `more`) is an unsigned integer.
     fn next_is_uint(&self) -> bool {
-        self.r.peek().is_some_and(|b| b >> 5 == cbor::MAJOR_UNSIGNED)
+        self.r
+            .peek()
+            .is_some_and(|b| b >> 5 == cbor::MAJOR_UNSIGNED)
     }
 
     fn uint(&mut self, name: &'static str) -> Result<u64, Error> {
@@ -946,7 +951,9 @@ pub fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
     let primary_extent = primary_start..r.pos();
 
     let mut blocks: Vec<CanonicalBlock> = Vec::new();
-    let mut numbers = HashSet::new();
+    // Duplicate numbers are found by a scan while the list is short, and through a set once
+    // it is long, so that many tiny blocks cannot make the check quadratic.
+    let mut numbers: Option<HashSet<u64>> = None;
     let mut has_payload = false;
     let mut seen_types = [false; 3];
     loop {
@@ -969,7 +976,20 @@ pub fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
                 }
             });
         }
-        if !numbers.insert(block.number) {
+        let duplicate = match &mut numbers {
+            Some(set) => !set.insert(block.number),
+            None => blocks.iter().any(|b| b.number == block.number),
+        };
+        if numbers.is_none() && blocks.len() >= SCAN_LIMIT {
+            numbers = Some(
+                blocks
+                    .iter()
+                    .map(|b| b.number)
+                    .chain([block.number])
+                    .collect(),
+            );
+        }
+        if duplicate {
             return Err(Error::DuplicateBlockNumber {
                 number: block.number,
             });
@@ -1112,7 +1132,8 @@ fn finish_crc(out: &mut Vec<u8>, start: usize, crc_type: CrcType) {
 
 fn write_primary(primary: &PrimaryBlock, out: &mut Vec<u8>) {
     let start = out.len();
-    let items = 8 + 2 * u64::from(primary.fragment.is_some()) + u64::from(primary.crc_type.len() > 0);
+    let items =
+        8 + 2 * u64::from(primary.fragment.is_some()) + u64::from(primary.crc_type.len() > 0);
     cbor::write_array(out, items);
     cbor::write_uint(out, 7);
     cbor::write_uint(out, written_flags(primary));
@@ -1168,8 +1189,11 @@ fn cos_data(priority: u8) -> ([u8; 6], usize) {
 /// if it can't be processed" (so stacks that don't know it drop the block, not the bundle),
 /// and CRC type `payload_crc`. ION defines priorities 0 (bulk), 1 (standard), 2 (expedited).
 ///
-/// The fragment flag written follows `primary.fragment`. A fragment whose offset plus payload
-/// length exceeds its total ADU length is written as given, and [`parse`] refuses it.
+/// The fragment flag written follows `primary.fragment`. [`parse`] accepts the result and
+/// returns the same fields when they are consistent: a non-zero creation time (time 0 needs a
+/// bundle age block, which this function does not write), no status report requests when the
+/// source is the null endpoint or the payload is an administrative record, and a fragment that
+/// lies within its total ADU length. Inconsistent fields are written as given.
 pub fn encode(
     primary: &PrimaryBlock,
     priority: Option<u8>,
@@ -1284,7 +1308,11 @@ mod tests {
     /// Encodes, checks the length prediction, parses and checks every field.
     fn check_round_trip(p: &PrimaryBlock, prio: Option<u8>, payload: &[u8], crc: CrcType) {
         let bytes = enc(p, prio, payload, crc);
-        assert_eq!(bytes.len(), encoded_len(p, prio, payload.len(), crc), "{p:?}");
+        assert_eq!(
+            bytes.len(),
+            encoded_len(p, prio, payload.len(), crc),
+            "{p:?}"
+        );
         let b = parse(&bytes).unwrap_or_else(|e| panic!("{e} for {p:?} prio {prio:?}"));
         let mut want = p.clone();
         want.flags = written_flags(p);
@@ -1403,7 +1431,11 @@ mod tests {
         for _ in 0..2000 {
             let eid = |rng: &mut Rng| match rng.below(3) {
                 0 => Eid::Null,
-                1 => Eid::ipn(rng.uint(), rng.uint()),
+                // ipn:0.0 is the null endpoint and reads back as Eid::Null.
+                1 => match (rng.uint(), rng.uint()) {
+                    (0, 0) => Eid::Null,
+                    (node, service) => Eid::ipn(node, service),
+                },
                 _ => Eid::Dtn(format!("//n{}/s{}", rng.uint(), rng.uint())),
             };
             let source = match eid(&mut rng) {
@@ -1436,7 +1468,12 @@ mod tests {
                 0 => None,
                 n => Some(n as u8 - 1),
             };
-            check_round_trip(&p, prio.filter(|p| *p <= 2), &payload, crcs[rng.below(3) as usize]);
+            check_round_trip(
+                &p,
+                prio.filter(|p| *p <= 2),
+                &payload,
+                crcs[rng.below(3) as usize],
+            );
         }
     }
 
@@ -1450,7 +1487,10 @@ mod tests {
             // ION defines 0 to 2 only.
             assert_eq!(b.priority(&bytes), None);
         }
-        assert_eq!(encoded_len(&p, None, usize::MAX, CrcType::Crc16), usize::MAX);
+        assert_eq!(
+            encoded_len(&p, None, usize::MAX, CrcType::Crc16),
+            usize::MAX
+        );
     }
 
     #[test]
@@ -1469,12 +1509,7 @@ mod tests {
             fragment: None,
         };
         let bytes = enc(&p, Some(1), b"TEST", CrcType::None);
-        let mut want = hex(concat!(
-            "9f",
-            "8907040182028203018201008201008 21b000000b5998c982b011a000493e042"
-        )
-        .replace(' ', "")
-        .as_str());
+        let mut want = hex("9f890704018202820301820100820100821b000000b5998c982b011a000493e042");
         // The primary block's CRC-16, over the block with the value bytes zeroed.
         let crc = crc::crc16_x25(&[&want[1..], &[0, 0][..]].concat());
         want.extend_from_slice(&crc.to_be_bytes());
@@ -1726,7 +1761,10 @@ mod tests {
                 found: 2
             })
         );
-        let blk = block(&[u(1), u(1), u(0), u(1), bs(b"x"), bs(&[0, 0, 0])], CrcType::None);
+        let blk = block(
+            &[u(1), u(1), u(0), u(1), bs(b"x"), bs(&[0, 0, 0])],
+            CrcType::None,
+        );
         let bytes = bundle(&[P::new().build(), blk]);
         assert_eq!(
             parse(&bytes),
@@ -1756,12 +1794,29 @@ mod tests {
             canonical(201, 5, 0, CrcType::None, b""),
             payload_block(),
         ]);
-        assert_eq!(parse(&bytes), Err(Error::DuplicateBlockNumber { number: 5 }));
+        assert_eq!(
+            parse(&bytes),
+            Err(Error::DuplicateBlockNumber { number: 5 })
+        );
         // Differential-testing vector V1 (ION-DTN issue #51).
         let v1 = hex(
             "9f89071844018202820301820100820100821b000000b5998c982b011a000493e042c9f68506021000458202820200850702010042183485010101004454455354ff",
         );
         assert_eq!(parse(&v1), Err(Error::DuplicateBlockNumber { number: 2 }));
+        // Past the scan limit the check goes through a set; duplicates on either side of the
+        // switch are found.
+        for (count, dup) in [(40u64, 30u64), (40, 2), (SCAN_LIMIT as u64, 5)] {
+            let mut blocks = vec![P::new().build()];
+            blocks.extend((2..2 + count).map(|n| canonical(200, n, 0, CrcType::None, b"")));
+            blocks.push(payload_block());
+            let b = parse(&bundle(&blocks)).expect("unique numbers");
+            assert_eq!(b.blocks.len() as u64, count + 1);
+            blocks.insert(blocks.len() - 1, canonical(201, dup, 0, CrcType::None, b""));
+            assert_eq!(
+                parse(&bundle(&blocks)),
+                Err(Error::DuplicateBlockNumber { number: dup })
+            );
+        }
     }
 
     #[test]
@@ -1852,7 +1907,10 @@ mod tests {
         ] {
             let p = P::new().flags(f).set(4, e(&Eid::Null));
             let bytes = bundle(&[p.build(), payload_block()]);
-            assert_eq!(parse(&bytes), Err(Error::AnonymousStatusReports { flags: f }));
+            assert_eq!(
+                parse(&bytes),
+                Err(Error::AnonymousStatusReports { flags: f })
+            );
         }
         // ipn:0.0 is the null endpoint too.
         let p = P::new()
@@ -1870,7 +1928,13 @@ mod tests {
         let p = P::new().set(4, e(&Eid::Null));
         let bytes = bundle(&[
             p.build(),
-            canonical(200, 2, block_flags::REPORT_IF_UNPROCESSABLE, CrcType::None, b""),
+            canonical(
+                200,
+                2,
+                block_flags::REPORT_IF_UNPROCESSABLE,
+                CrcType::None,
+                b"",
+            ),
             payload_block(),
         ]);
         assert_eq!(parse(&bytes), Err(Error::AnonymousBlockReport { block: 2 }));
@@ -1900,9 +1964,18 @@ mod tests {
         let p = P::new().flags(flags::ADMIN_RECORD);
         let bytes = bundle(&[
             p.build(),
-            canonical(1, 1, block_flags::REPORT_IF_UNPROCESSABLE, CrcType::None, b"x"),
+            canonical(
+                1,
+                1,
+                block_flags::REPORT_IF_UNPROCESSABLE,
+                CrcType::None,
+                b"x",
+            ),
         ]);
-        assert_eq!(parse(&bytes), Err(Error::AdminRecordBlockReport { block: 1 }));
+        assert_eq!(
+            parse(&bytes),
+            Err(Error::AdminRecordBlockReport { block: 1 })
+        );
         let bytes = bundle(&[p.build(), payload_block()]);
         assert!(parse(&bytes).is_ok());
     }
@@ -1931,14 +2004,21 @@ mod tests {
         for crc in [CrcType::None, CrcType::Crc16, CrcType::Crc32c] {
             let p = P::new().crc(crc).push(u(0)).push(u(10));
             let bytes = bundle(&[p.build(), payload_block()]);
-            assert_eq!(parse(&bytes), Err(Error::UnexpectedFragmentFields), "{crc:?}");
+            assert_eq!(
+                parse(&bytes),
+                Err(Error::UnexpectedFragmentFields),
+                "{crc:?}"
+            );
         }
     }
 
     #[test]
     fn rejects_fragment_beyond_total_adu_length() {
         for (offset, total) in [(0, 3), (7, 10), (u64::MAX, u64::MAX), (u64::MAX - 1, 2)] {
-            let p = P::new().flags(flags::IS_FRAGMENT).push(u(offset)).push(u(total));
+            let p = P::new()
+                .flags(flags::IS_FRAGMENT)
+                .push(u(offset))
+                .push(u(total));
             let bytes = bundle(&[p.build(), payload_block()]);
             assert_eq!(
                 parse(&bytes),
@@ -2067,12 +2147,23 @@ mod tests {
     #[test]
     fn rejects_invalid_eids() {
         let cases = [
-            (3, hex("8202830102 03".replace(' ', "").as_str()), eid::DecodeError::IpnThreeElement),
-            (4, hex("8201646e6f6e65"), eid::DecodeError::Dtn("scheme-specific part must start with \"//\"")),
+            (3, hex("820283010203"), eid::DecodeError::IpnThreeElement),
+            (
+                4,
+                hex("8201646e6f6e65"),
+                eid::DecodeError::Dtn("scheme-specific part must start with \"//\""),
+            ),
             (5, hex("820580"), eid::DecodeError::UnknownScheme(5)),
             (3, hex("820102"), eid::DecodeError::DtnInteger(2)),
         ];
-        let names = ["", "", "", "destination EID", "source node ID", "report-to EID"];
+        let names = [
+            "",
+            "",
+            "",
+            "destination EID",
+            "source node ID",
+            "report-to EID",
+        ];
         for (i, item, error) in cases {
             let bytes = bundle(&[P::new().set(i, item).build(), payload_block()]);
             assert_eq!(
@@ -2087,7 +2178,11 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_extension_blocks() {
-        for (t, data) in [(6, e(&Eid::ipn(4, 0))), (7, u(5)), (10, arr(&[u(30), u(2)]))] {
+        for (t, data) in [
+            (6, e(&Eid::ipn(4, 0))),
+            (7, u(5)),
+            (10, arr(&[u(30), u(2)])),
+        ] {
             let bytes = bundle(&[
                 P::new().build(),
                 canonical(t, 2, 0, CrcType::None, &data),
@@ -2138,7 +2233,10 @@ mod tests {
                 at: field(Some(0), "sequence number")
             })
         );
-        let bytes = bundle(&[P::new().set(6, arr(&[u(5), u(1), u(2)])).build(), payload_block()]);
+        let bytes = bundle(&[
+            P::new().set(6, arr(&[u(5), u(1), u(2)])).build(),
+            payload_block(),
+        ]);
         assert_eq!(
             parse(&bytes),
             Err(Error::ExtraFields {
@@ -2152,7 +2250,10 @@ mod tests {
                 at: field(Some(1), "block-type-specific data")
             })
         );
-        let blk = block(&[u(1), u(1), u(0), u(0), bs(b"x"), bs(b"yy")], CrcType::None);
+        let blk = block(
+            &[u(1), u(1), u(0), u(0), bs(b"x"), bs(b"yy")],
+            CrcType::None,
+        );
         assert_eq!(
             parse(&bundle(&[P::new().build(), blk])),
             Err(Error::ExtraFields {
@@ -2182,7 +2283,13 @@ mod tests {
             P::new().build(),
             canonical(8, 2, 1, CrcType::None, b"\x00"),
             canonical(11, 3, 0, CrcType::Crc32c, b"bib"),
-            canonical(250, 4, block_flags::DELETE_BUNDLE_IF_UNPROCESSABLE, CrcType::Crc16, b""),
+            canonical(
+                250,
+                4,
+                block_flags::DELETE_BUNDLE_IF_UNPROCESSABLE,
+                CrcType::Crc16,
+                b"",
+            ),
             payload_block(),
         ]);
         let b = parse(&bytes).expect("unknown types are kept");
@@ -2377,17 +2484,17 @@ mod tests {
                 block_type: 7,
                 reason: "r",
             },
-            Error::HopLimitOutOfRange {
-                block: 2,
-                limit: 0,
-            },
+            Error::HopLimitOutOfRange { block: 2, limit: 0 },
         ];
         let mut reasons = HashSet::new();
         for err in &all {
             let msg = err.to_string();
             assert!(msg.contains("RFC"), "{msg}");
             let r = err.reason();
-            assert!(r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{r}");
+            assert!(
+                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{r}"
+            );
             assert!(reasons.insert(r), "duplicate reason {r}");
         }
         assert_eq!(

@@ -578,13 +578,23 @@ mod tests {
             assert_eq!(out, bytes, "encode {v}");
             assert_eq!(uint_len(v), bytes.len());
             let h = read_head(&bytes).expect("head");
-            assert_eq!((h.major, h.arg, h.shortest, h.len), (0, v, true, bytes.len()));
+            assert_eq!(
+                (h.major, h.arg, h.shortest, h.len),
+                (0, v, true, bytes.len())
+            );
         }
     }
 
     #[test]
     fn non_shortest_heads_are_flagged() {
-        for enc in ["1800", "1817", "190017", "1900ff", "1a0000ffff", "1b00000000ffffffff"] {
+        for enc in [
+            "1800",
+            "1817",
+            "190017",
+            "1900ff",
+            "1a0000ffff",
+            "1b00000000ffffffff",
+        ] {
             let h = read_head(&hex(enc)).expect("head");
             assert!(!h.shortest, "{enc}");
         }
@@ -739,7 +749,10 @@ mod tests {
         write_bytes(&mut out, &[9; 300]);
         write_text(&mut out, "dtn");
         write_uint(&mut out, 1 << 40);
-        assert_eq!(out.len(), 1 + string_len(300) + string_len(3) + uint_len(1 << 40));
+        assert_eq!(
+            out.len(),
+            1 + string_len(300) + string_len(3) + uint_len(1 << 40)
+        );
         let mut r = Reader::new(&out);
         let mut items = r.array().expect("array");
         assert!(items.next(&mut r).expect("1"));

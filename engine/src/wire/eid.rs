@@ -23,7 +23,8 @@ pub const SCHEME_IPN: u64 = 2;
 pub enum Eid {
     /// The null endpoint `dtn:none`, which has no members (also written `ipn:0.0`).
     Null,
-    /// An `ipn` EID: node number and service number.
+    /// An `ipn` EID: node number and service number. `Eid::ipn(0, 0)` is written as given
+    /// but reads back (from text or CBOR) as [`Eid::Null`].
     Ipn {
         /// Node number.
         node: u64,
@@ -365,12 +366,27 @@ mod tests {
             ("ipn:1.2.3.4", ParseError::InvalidIpn),
             ("ipn:18446744073709551616.1", ParseError::InvalidIpn),
             ("ipn:1.2.3", ParseError::IpnThreeElement),
-            ("dtn:", ParseError::InvalidDtn("scheme-specific part must start with \"//\"")),
-            ("dtn:node/svc", ParseError::InvalidDtn("scheme-specific part must start with \"//\"")),
-            ("dtn://node", ParseError::InvalidDtn("missing \"/\" after the node name")),
+            (
+                "dtn:",
+                ParseError::InvalidDtn("scheme-specific part must start with \"//\""),
+            ),
+            (
+                "dtn:node/svc",
+                ParseError::InvalidDtn("scheme-specific part must start with \"//\""),
+            ),
+            (
+                "dtn://node",
+                ParseError::InvalidDtn("missing \"/\" after the node name"),
+            ),
             ("dtn:///svc", ParseError::InvalidDtn("empty node name")),
-            ("dtn://n/a b", ParseError::InvalidDtn("characters other than visible US-ASCII")),
-            ("dtn://n/é", ParseError::InvalidDtn("characters other than visible US-ASCII")),
+            (
+                "dtn://n/a b",
+                ParseError::InvalidDtn("characters other than visible US-ASCII"),
+            ),
+            (
+                "dtn://n/é",
+                ParseError::InvalidDtn("characters other than visible US-ASCII"),
+            ),
         ] {
             assert_eq!(s.parse::<Eid>(), Err(e.clone()), "{s:?}");
             assert!(!e.to_string().is_empty());
@@ -386,7 +402,10 @@ mod tests {
             Ok(Eid::ipn(5, 6))
         );
         // Non-shortest integers are still the same EID.
-        assert_eq!(decode(&[0x82, 0x02, 0x82, 0x18, 0x05, 0x06]), Ok(Eid::ipn(5, 6)));
+        assert_eq!(
+            decode(&[0x82, 0x02, 0x82, 0x18, 0x05, 0x06]),
+            Ok(Eid::ipn(5, 6))
+        );
     }
 
     #[test]
@@ -401,7 +420,10 @@ mod tests {
             (&[0x81, 0x01], D::Arity),
             (&[0x80], D::Arity),
             (&[0x83, 0x01, 0x00, 0x00], D::Arity),
-            (b"\x82\x01\x64none", D::Dtn("scheme-specific part must start with \"//\"")),
+            (
+                b"\x82\x01\x64none",
+                D::Dtn("scheme-specific part must start with \"//\""),
+            ),
             (
                 &[0x82, 0x01, 0x40],
                 D::Cbor(cbor::Error::UnexpectedType {
@@ -417,10 +439,13 @@ mod tests {
                 }),
             ),
             (&[0x82, 0x02, 0x82, 0x01], D::Cbor(cbor::Error::Truncated)),
-            (&[0x82, 0x01, 0x7a, 0xff, 0xff, 0xff, 0xff], D::Cbor(cbor::Error::LengthBeyondInput {
-                claimed: 0xffff_ffff,
-                available: 0,
-            })),
+            (
+                &[0x82, 0x01, 0x7a, 0xff, 0xff, 0xff, 0xff],
+                D::Cbor(cbor::Error::LengthBeyondInput {
+                    claimed: 0xffff_ffff,
+                    available: 0,
+                }),
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(decode(bytes), Err(want), "{bytes:02x?}");
@@ -433,7 +458,10 @@ mod tests {
         let mut bytes = vec![0x82, 0x09];
         bytes.extend(std::iter::repeat_n(0x81, cbor::MAX_DEPTH + 2));
         bytes.push(0x00);
-        assert_eq!(decode(&bytes), Err(DecodeError::Cbor(cbor::Error::DepthLimit)));
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError::Cbor(cbor::Error::DepthLimit))
+        );
     }
 
     #[test]

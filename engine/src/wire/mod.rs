@@ -15,8 +15,8 @@
 //!   (the primary block is immutable, RFC 9171 §4.3.1).
 //! - [`encode`] never panics. It writes deterministic CBOR (RFC 8949 §4.2.1) inside the
 //!   indefinite-length bundle array that RFC 9171 §4.1 requires, and [`encoded_len`] predicts
-//!   its length exactly. Whatever [`encode`] writes from consistent fields, [`parse`] accepts
-//!   and returns those fields.
+//!   its length exactly. What [`encode`] writes from consistent fields (its documentation says
+//!   which), [`parse`] accepts and returns as those fields.
 //!
 //! Modules: [`cbor`] (RFC 8949 heads and strings), [`crc`] (CRC-16/X-25 and CRC-32C,
 //! RFC 9171 §4.2.1), [`eid`] (RFC 9171 §4.2.5.1, RFC 9758 `ipn:0.0`), [`bundle`] (RFC 9171
@@ -28,8 +28,8 @@ pub mod crc;
 pub mod eid;
 
 pub use bundle::{
-    Bundle, CanonicalBlock, CreationTimestamp, Error, Fragment, PrimaryBlock, block_type, encode,
-    encoded_len, flags, parse,
+    Bundle, CanonicalBlock, CreationTimestamp, Error, Fragment, PrimaryBlock, block_flags,
+    block_type, encode, encoded_len, flags, parse,
 };
 pub use crc::CrcType;
 pub use eid::Eid;

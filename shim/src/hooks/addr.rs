@@ -9,7 +9,6 @@ use ::engine::api::Request;
 use libc::{c_int, sockaddr, socklen_t};
 use std::sync::atomic::Ordering;
 
-
 /// `bind(2)`.
 ///
 /// # Safety
@@ -148,7 +147,9 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
     if addr.is_null() || len.is_null() {
         return fail(libc::EFAULT);
     }
-    let (n, s) = fdtable::with_sock(id, |s| s.bound).flatten().unwrap_or((0, 0));
+    let (n, s) = fdtable::with_sock(id, |s| s.bound)
+        .flatten()
+        .unwrap_or((0, 0));
     // SAFETY: the caller's buffer holds `*len` bytes.
     unsafe { sa::write(addr.cast(), len, n, s) };
     0

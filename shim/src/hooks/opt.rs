@@ -114,7 +114,11 @@ pub unsafe extern "C" fn getsockopt(
         b[..4].copy_from_slice(&v.to_ne_bytes());
         4
     } else if is_rcvtimeo(name) || is_sndtimeo(name) {
-        let t = if is_rcvtimeo(name) { s.rcvtimeo } else { s.sndtimeo };
+        let t = if is_rcvtimeo(name) {
+            s.rcvtimeo
+        } else {
+            s.sndtimeo
+        };
         b[..8].copy_from_slice(&t.sec.to_ne_bytes());
         b[8..].copy_from_slice(&t.usec.to_ne_bytes());
         16

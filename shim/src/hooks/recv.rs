@@ -29,6 +29,7 @@ const PASSED: c_int = libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_DONTWAIT;
 ///
 /// # Safety
 /// `iov` must point to `cnt` valid iovecs; `name`/`namelen` valid or null.
+#[allow(clippy::too_many_arguments)] // the union of every receive call's arguments
 pub unsafe fn bp_recv(
     fd: c_int,
     id: u32,
@@ -102,7 +103,11 @@ pub unsafe fn bp_recv(
                 return fail(libc::EIO);
             };
             let full = h.len as usize;
-            let ret = if flags & libc::MSG_TRUNC != 0 { full } else { copied };
+            let ret = if flags & libc::MSG_TRUNC != 0 {
+                full
+            } else {
+                copied
+            };
             (ret, full > cap)
         }
         _ => {
@@ -159,7 +164,12 @@ fn copy_from_memfd(m: c_int, iovs: &[iovec], len: u64) -> Result<usize, ()> {
             let want = (v.iov_len - done).min((len - off) as usize);
             // SAFETY: the iovec describes caller memory valid for `iov_len` bytes.
             let n = unsafe {
-                libc::pread(m, (v.iov_base as *mut u8).add(done).cast(), want, off as i64)
+                libc::pread(
+                    m,
+                    (v.iov_base as *mut u8).add(done).cast(),
+                    want,
+                    off as i64,
+                )
             };
             if n < 0 {
                 if engine::errno() == libc::EINTR {
@@ -262,9 +272,23 @@ pub unsafe extern "C" fn recvfrom(
         // SAFETY: same arguments as received.
         return unsafe { call::recvfrom(fd, buf, n, flags, addr, addrlen) };
     };
-    let v = iovec { iov_base: buf, iov_len: n };
+    let v = iovec {
+        iov_base: buf,
+        iov_len: n,
+    };
     // SAFETY: one iovec describing the caller's buffer.
-    unsafe { bp_recv(fd, id, &v, 1, flags, addr.cast(), addrlen, std::ptr::null_mut()) }
+    unsafe {
+        bp_recv(
+            fd,
+            id,
+            &v,
+            1,
+            flags,
+            addr.cast(),
+            addrlen,
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 /// `recv(2)`.
@@ -277,7 +301,10 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
         // SAFETY: same arguments as received.
         return unsafe { call::recv(fd, buf, n, flags) };
     };
-    let v = iovec { iov_base: buf, iov_len: n };
+    let v = iovec {
+        iov_base: buf,
+        iov_len: n,
+    };
     // SAFETY: one iovec describing the caller's buffer.
     unsafe {
         bp_recv(
@@ -303,7 +330,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
         // SAFETY: same arguments as received.
         return unsafe { call::read(fd, buf, n) };
     };
-    let v = iovec { iov_base: buf, iov_len: n };
+    let v = iovec {
+        iov_base: buf,
+        iov_len: n,
+    };
     // SAFETY: one iovec describing the caller's buffer.
     unsafe {
         bp_recv(
@@ -402,7 +432,12 @@ pub unsafe extern "C" fn __recvfrom_chk(
 /// # Safety
 /// Called by C code with the arguments of __read_chk.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
     if bp_fd(fd).is_none() {
         // SAFETY: same arguments as received.
         return unsafe { call::__read_chk(fd, buf, n, buflen) };

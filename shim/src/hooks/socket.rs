@@ -10,7 +10,6 @@ use ::engine::api::{Kind, Request, TX_HEADER_LEN, TxHeader};
 use libc::{c_int, c_ulong, c_void, sockaddr, socklen_t};
 use std::sync::atomic::Ordering;
 
-
 /// Timeout set in the kernel on the application end when the application asked for none: long
 /// enough to be "forever", and a timeout, so that a signal interrupts a blocking receive with
 /// EINTR even under SA_RESTART, as upstream's module does.
@@ -174,7 +173,12 @@ pub fn send_ack(fd: c_int, seq: u32) {
 /// # Safety
 /// Called by C code with the arguments of socketpair(2).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    proto: c_int,
+    sv: *mut c_int,
+) -> c_int {
     if domain == AF_BP && !super::IN_ENGINE.with(|c| c.get()) {
         return fail(libc::EOPNOTSUPP);
     }
@@ -185,10 +189,10 @@ pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: 
 /// Forgets descriptor `fd` of socket `id`; the last descriptor reports what was read.
 fn forget(fd: c_int, id: u32) {
     fdtable::set(fd, 0);
-    if let Some(s) = fdtable::drop_ref(id) {
-        if s.read_seq != s.acked_seq {
-            send_ack(fd, s.read_seq);
-        }
+    if let Some(s) = fdtable::drop_ref(id)
+        && s.read_seq != s.acked_seq
+    {
+        send_ack(fd, s.read_seq);
     }
 }
 
@@ -213,10 +217,10 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: same argument as received.
     let r = unsafe { call::dup(fd) };
-    if r >= 0 {
-        if let Some(id) = bp_fd(fd) {
-            fdtable::add_ref(r, id);
-        }
+    if r >= 0
+        && let Some(id) = bp_fd(fd)
+    {
+        fdtable::add_ref(r, id);
     }
     r
 }
@@ -262,10 +266,11 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 }
 
 fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) {
-    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        if let Some(id) = bp_fd(fd) {
-            fdtable::add_ref(r, id);
-        }
+    if r >= 0
+        && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC)
+        && let Some(id) = bp_fd(fd)
+    {
+        fdtable::add_ref(r, id);
     }
 }
 
@@ -301,16 +306,14 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 /// Called by C code with the arguments of ioctl(2).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
-    if req == libc::FIONREAD {
-        if let Some(_id) = bp_fd(fd) {
-            if arg.is_null() {
-                return fail(libc::EFAULT);
-            }
-            let n = super::recv::next_len(fd);
-            // SAFETY: FIONREAD's argument is an int*.
-            unsafe { *(arg as *mut c_int) = n.min(c_int::MAX as u64) as c_int };
-            return 0;
+    if req == libc::FIONREAD && bp_fd(fd).is_some() {
+        if arg.is_null() {
+            return fail(libc::EFAULT);
         }
+        let n = super::recv::next_len(fd);
+        // SAFETY: FIONREAD's argument is an int*.
+        unsafe { *(arg as *mut c_int) = n.min(c_int::MAX as u64) as c_int };
+        return 0;
     }
     // SAFETY: same arguments as received.
     unsafe { call::ioctl(fd, req, arg) }
