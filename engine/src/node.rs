@@ -195,6 +195,7 @@ pub struct Node {
     waiting: HashMap<Endpoint, VecDeque<Adu>>,
     /// Bundles with no route, kept until their lifetime ends: (expiry, destination, bytes).
     unrouted: VecDeque<(u64, Endpoint, Vec<u8>)>,
+    unrouted_warned: HashSet<Endpoint>,
     transmits: VecDeque<Transmit>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
@@ -218,6 +219,7 @@ impl Node {
             bound: HashMap::new(),
             waiting: HashMap::new(),
             unrouted: VecDeque::new(),
+            unrouted_warned: HashSet::new(),
             transmits: VecDeque::new(),
             ready_sockets: VecDeque::new(),
             ready_set: HashSet::new(),
@@ -413,11 +415,14 @@ impl Node {
         match self.routes.lookup(dest.0, dest.1) {
             Some(to) => self.transmits.push_back(Transmit { to, bundle }),
             None => {
-                crate::warn!(
-                    "no route to ipn:{}.{}: bundle held until its lifetime ends",
-                    dest.0,
-                    dest.1
-                );
+                // One warning per destination, not one per bundle.
+                if self.unrouted_warned.insert(dest) {
+                    crate::warn!(
+                        "no route to ipn:{}.{}: its bundles are held until their lifetime ends",
+                        dest.0,
+                        dest.1
+                    );
+                }
                 self.unrouted.push_back((expires_ms, dest, bundle));
             }
         }

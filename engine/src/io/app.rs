@@ -44,6 +44,7 @@ impl Engine {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut cmsg = nix::cmsg_space!([RawFd; 4]);
         let mut closed = false;
+        let mut resets = 0;
         loop {
             cmsg.clear();
             let (n, truncated, fds) = {
@@ -62,6 +63,13 @@ impl Engine {
                     }
                     Err(Errno::EAGAIN) => break,
                     Err(Errno::EINTR) => continue,
+                    // The application closed its end with ADUs unread: the kernel reports the
+                    // reset once, then still returns what the application wrote before closing
+                    // (its final read acknowledgement among it), then end of file.
+                    Err(Errno::ECONNRESET) if resets == 0 => {
+                        resets += 1;
+                        continue;
+                    }
                     Err(e) => {
                         crate::debug!("socket {id}: read failed: {e}");
                         closed = true;
