@@ -13,9 +13,7 @@ use libc::c_int;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-/// Engine descriptors are moved at or above this number, out of the range that programs
-/// expecting "lowest free descriptor" and `select()` users care about.
-const HIGH_FD: c_int = 512;
+use ::engine::io::HIGH_FD;
 /// Bound on waiting for the engine to answer a request (it answers at once unless stuck).
 pub const REPLY_TIMEOUT_MS: u32 = 10_000;
 

@@ -79,6 +79,7 @@ impl Engine {
         let r = match req {
             Request::Open { .. } => match fds.pop() {
                 Some(data) => {
+                    let data = super::move_high(data);
                     let id = self.node.open();
                     match self.add_app(id, data) {
                         Ok(()) => Reply {

@@ -27,6 +27,23 @@ pub(crate) const UDP_BASE: usize = 1;
 /// Tokens of application sockets are this plus the socket id.
 pub(crate) const APP_BASE: usize = 1 << 20;
 
+/// Descriptors the engine receives are moved at or above this number, out of the range that
+/// programs expecting "lowest free descriptor" and `select()` users care about.
+pub const HIGH_FD: RawFd = 512;
+
+/// Moves `fd` to the lowest free number at or above [`HIGH_FD`] (close-on-exec), closing the
+/// original; keeps it where it is if that fails.
+pub fn move_high(fd: RawFd) -> RawFd {
+    use nix::fcntl::{FcntlArg, fcntl};
+    match fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(HIGH_FD)) {
+        Ok(hi) => {
+            let _ = nix::unistd::close(fd);
+            hi
+        }
+        Err(_) => fd,
+    }
+}
+
 /// How often lifetimes are checked.
 const TICK_MS: u64 = 1000;
 

@@ -33,9 +33,6 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
     if base != libc::SOCK_DGRAM {
         return fail(libc::ESOCKTNOSUPPORT);
     }
-    if let Err(e) = engine::ensure() {
-        return fail(e);
-    }
     let mut sv = [-1; 2];
     // SAFETY: `sv` has room for two descriptors.
     let r = unsafe {
@@ -54,6 +51,13 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
         engine::close_fd(app);
         engine::close_fd(eng);
         return fail(libc::EMFILE);
+    }
+    // The pair exists before the engine starts, so that the first AF_BP socket gets the lowest
+    // free descriptor, as a kernel socket would, and the engine's own take the next ones.
+    if let Err(e) = engine::ensure() {
+        engine::close_fd(app);
+        engine::close_fd(eng);
+        return fail(e);
     }
     // A larger buffer on the engine side lets more received ADUs wait for the application
     // (capped by net.core.wmem_max for unprivileged processes).
