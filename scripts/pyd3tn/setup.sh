@@ -8,7 +8,8 @@ venv="$repo/.venv"
 reqs="$repo/scripts/pyd3tn/requirements.txt"
 
 if [ ! -x "$venv/bin/python3" ]; then
-    python3 -m venv "$venv"
+    # .venv may be a symlink to a cache directory (.ci/run): create the venv where it points.
+    python3 -m venv "$(readlink -f "$venv")"
 fi
 
 # Compare installed versions with the pins; install only when one differs.
