@@ -1130,7 +1130,8 @@ fn finish_crc(out: &mut Vec<u8>, start: usize, crc_type: CrcType) {
     crc::write_crc(crc_type, crc, &mut out[value..]);
 }
 
-fn write_primary(primary: &PrimaryBlock, out: &mut Vec<u8>) {
+/// Appends the encoding of a primary block (with its CRC) to `out`.
+pub fn write_primary(primary: &PrimaryBlock, out: &mut Vec<u8>) {
     let start = out.len();
     let items =
         8 + 2 * u64::from(primary.fragment.is_some()) + u64::from(primary.crc_type.len() > 0);
@@ -1152,7 +1153,8 @@ fn write_primary(primary: &PrimaryBlock, out: &mut Vec<u8>) {
     finish_crc(out, start, primary.crc_type);
 }
 
-fn write_canonical(
+/// Appends the encoding of a canonical block (with its CRC) to `out`.
+pub fn write_canonical(
     out: &mut Vec<u8>,
     block_type: u64,
     number: u64,

@@ -22,9 +22,11 @@
 //! RFC 9171 §4.2.1), [`eid`] (RFC 9171 §4.2.5.1, RFC 9758 `ipn:0.0`), [`bundle`] (RFC 9171
 //! §4.1 to §4.4).
 
+pub mod admin;
 pub mod bundle;
 pub mod cbor;
 pub mod crc;
+pub mod editor;
 pub mod eid;
 
 pub use bundle::{

@@ -1,0 +1,1 @@
+//! Administrative records (RFC 9171 §6): bundle status reports. (being written)
