@@ -123,18 +123,42 @@ static int child_route(int port)
     CHECK(buf != NULL, "malloc");
     fill_pattern(buf, 70000, 5);
 
-    section("route over UDP: 70000 bytes to ipn:5.1 -> EMSGSIZE");
+    section("route over UDP, BP_MUST_NOT_FRAGMENT: 70000 bytes to ipn:5.1 -> EMSGSIZE");
+    int one = 1;
+    CHECK_OK(setsockopt(s, SOL_BP, BP_MUST_NOT_FRAGMENT, &one, sizeof one),
+             "setsockopt(SOL_BP, BP_MUST_NOT_FRAGMENT, 1)");
     CHECK_ERR(send_to(s, 5, 1, buf, 70000, 0), EMSGSIZE, "sendto 70000 bytes to ipn:5.1");
     section("route over UDP: 60000 bytes to ipn:5.1 -> success, one datagram leaves");
     SEND(s, 5, 1, buf, 60000, 0);
+    static unsigned char dg[70000];
     {
-        static unsigned char dg[70000];
         ssize_t n = -1;
         if (wait_readable(u, 3000))
             n = recv(u, dg, sizeof dg, MSG_DONTWAIT);
         CHECK(n > 60000 && n <= 65507,
               "a UDP datagram carrying the 60000-byte bundle reached 127.0.0.1:%d (got %zd)",
               port, n);
+    }
+    section("route over UDP, fragmentation allowed: 70000 bytes -> success, two fragments leave");
+    int zero = 0;
+    CHECK_OK(setsockopt(s, SOL_BP, BP_MUST_NOT_FRAGMENT, &zero, sizeof zero),
+             "setsockopt(SOL_BP, BP_MUST_NOT_FRAGMENT, 0)");
+    SEND(s, 5, 1, buf, 70000, 0);
+    {
+        size_t total = 0;
+        int datagrams = 0;
+        while (wait_readable(u, 3000)) {
+            ssize_t n = recv(u, dg, sizeof dg, MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            CHECK(n <= 65507, "fragment of %zd bytes fits a UDP datagram", n);
+            total += (size_t)n;
+            datagrams++;
+            if (total > 70000)
+                break;
+        }
+        CHECK(datagrams >= 2 && total > 70000,
+              "the 70000-byte ADU left as fragments (%d datagrams, %zu bytes)", datagrams, total);
     }
     free(buf);
     printf("PASS %s\n", harness_test_name);

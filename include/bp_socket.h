@@ -67,6 +67,50 @@ struct sockaddr_bp {
 #define MSG_SOURCE_CUSTODY_OPTIONAL 0x00002000 /* accepted, no effect      */
 #define MSG_NO_CUSTODY_REQUIRED 0x00004000    /* accepted, no effect       */
 
+/* ---- bpshim extensions (not in upstream BP Socket) -------------------------------------- */
+
+/* Option level of the per-socket bundle options below (setsockopt/getsockopt). No Linux
+ * protocol level uses this value. Every option takes an int, except BP_REPORT_TO
+ * (struct sockaddr_bp). A bad value gives EINVAL. */
+#define SOL_BP 0x4250
+
+#define BP_LIFETIME 1          /* lifetime of new bundles, seconds (>= 1); default BP_LIFETIME setting, 24 h */
+#define BP_PRIORITY 2          /* 0 bulk, 1 standard, 2 expedited (class-of-service block); default none */
+#define BP_REPORT_TO 3         /* struct sockaddr_bp; ipn:0.0 = none; default: the socket's own EID */
+#define BP_REPORT_FLAGS 4      /* status reports requested: BP_REPORT_* bits below; default 0 */
+#define BP_CRC_TYPE 5          /* 1 CRC-16/X.25, 2 CRC-32C (default); bundles are never sent without CRC */
+#define BP_HOP_LIMIT 6         /* 1..255: new bundles carry a hop-count block; 0 (default): none */
+#define BP_MUST_NOT_FRAGMENT 7 /* 0 (default) or 1; with 1, an ADU too big for the next hop is EMSGSIZE */
+#define BP_ACK_REQUESTED 8     /* 0 (default) or 1: "application acknowledgement requested" flag */
+
+/* Status report bits: BP_REPORT_FLAGS values and bp_status_report.bp_status. */
+#define BP_REPORT_RECEIVED 0x01
+#define BP_REPORT_FORWARDED 0x02
+#define BP_REPORT_DELIVERED 0x04
+#define BP_REPORT_DELETED 0x08
+#define BP_REPORT_STATUS_TIME 0x10 /* option only: ask for the event times in the reports */
+
+/* Status reports that come back for the bundles a socket sent (addressed to its report-to EID,
+ * by default its own) are read, as Linux reports transmit errors, with
+ *   recvmsg(fd, &msg, MSG_ERRQUEUE)      (never blocks; EAGAIN when none is queued)
+ * which returns 0 bytes of data, the reporting node in msg_name, MSG_ERRQUEUE in msg_flags, and
+ * one control message: cmsg_level SOL_BP, cmsg_type BP_STATUS_REPORT, data struct
+ * bp_status_report (MSG_CTRUNC if msg_controllen has no room for it). */
+#define BP_STATUS_REPORT 1
+
+struct bp_status_report {
+    uint32_t bp_status;           /* BP_REPORT_* bits asserted by this report */
+    uint32_t bp_reason;           /* RFC 9171 6.1.1 reason code (1: lifetime expired, ...) */
+    uint64_t bp_send_seq;         /* about the N-th non-empty ADU sent on this socket (from 1); 0: unknown */
+    uint64_t bp_creation_time;    /* the bundle's creation timestamp: DTN time, ms since 2000-01-01 UTC */
+    uint64_t bp_creation_seq;     /* and sequence number */
+    uint64_t bp_frag_offset;      /* fragment offset and length when the bundle was a fragment, else 0 */
+    uint64_t bp_frag_length;
+    uint64_t bp_time[4];          /* DTN ms of reception, forwarding, delivery, deletion (0: not given) */
+    struct sockaddr_bp bp_source; /* the bundle's source EID */
+    struct sockaddr_bp bp_reporter; /* the node that issued the report */
+};
+
 /* Largest ADU accepted by default (bytes); BP_MAX_ADU changes it. */
 #define BP_DEFAULT_MAX_ADU (16u * 1024u * 1024u)
 

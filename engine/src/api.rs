@@ -228,6 +228,135 @@ pub enum Request {
         /// Bound on the wait.
         timeout_ms: u32,
     },
+    /// Set a per-socket bundle option ([`opt`]); `a` and `b` hold its value (`b` only for
+    /// [`opt::REPORT_TO`], as node and service).
+    SetOpt {
+        /// Socket id.
+        id: u32,
+        /// Option code, one of [`opt`].
+        opt: u32,
+        /// Value (or node).
+        a: u64,
+        /// Second half of the value (service), or 0.
+        b: u64,
+    },
+    /// Take (or with `peek`, copy) the oldest status report queued for socket `id`; the reply
+    /// carries it as an encoded [`StatusRecord`] in `data`, or `errno` EAGAIN when none.
+    ErrQueue {
+        /// Socket id.
+        id: u32,
+        /// Leave the report queued.
+        peek: bool,
+    },
+}
+
+/// Per-socket bundle options (`SOL_BP` level in `include/bp_socket.h`), with the same codes.
+pub mod opt {
+    /// Lifetime of new bundles, seconds.
+    pub const LIFETIME: u32 = 1;
+    /// Priority: 0 bulk, 1 standard, 2 expedited.
+    pub const PRIORITY: u32 = 2;
+    /// Report-to EID (node, service); ipn:0.0 = none.
+    pub const REPORT_TO: u32 = 3;
+    /// Status reports requested: [`super::report_bits`].
+    pub const REPORT_FLAGS: u32 = 4;
+    /// CRC type of new bundles: 1 CRC-16, 2 CRC-32C.
+    pub const CRC_TYPE: u32 = 5;
+    /// Hop limit of new bundles (1..=255), 0 for no hop-count block.
+    pub const HOP_LIMIT: u32 = 6;
+    /// Must-not-fragment (0 or 1).
+    pub const MUST_NOT_FRAGMENT: u32 = 7;
+    /// Application acknowledgement requested (0 or 1).
+    pub const ACK_REQUESTED: u32 = 8;
+}
+
+/// Status-report bits of [`opt::REPORT_FLAGS`] and of [`StatusRecord::status`].
+pub mod report_bits {
+    /// Reception.
+    pub const RECEIVED: u32 = 1;
+    /// Forwarding.
+    pub const FORWARDED: u32 = 2;
+    /// Delivery.
+    pub const DELIVERED: u32 = 4;
+    /// Deletion.
+    pub const DELETED: u32 = 8;
+    /// Ask for the time of each event in the reports ("status time requested").
+    pub const STATUS_TIME: u32 = 16;
+}
+
+/// A status report as the application reads it (`struct bp_status_report`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// [`report_bits`] asserted.
+    pub status: u32,
+    /// RFC 9171 §6.1.1 reason code.
+    pub reason: u32,
+    /// The report is about the N-th non-empty ADU sent on this socket (from 1); 0 if unknown.
+    pub send_seq: u64,
+    /// Subject bundle's creation time (DTN ms) and sequence number.
+    pub creation_time: u64,
+    /// See `creation_time`.
+    pub creation_seq: u64,
+    /// Subject fragment's offset and length (0, 0 when it was not a fragment).
+    pub frag_offset: u64,
+    /// See `frag_offset`.
+    pub frag_length: u64,
+    /// DTN ms of reception, forwarding, delivery, deletion as reported (0: not given).
+    pub times: [u64; 4],
+    /// Subject's source (node, service).
+    pub source: (u64, u64),
+    /// Node that issued the report (node, service).
+    pub reporter: (u64, u64),
+}
+
+/// Encoded size of a [`StatusRecord`].
+pub const STATUS_RECORD_LEN: usize = 112;
+
+impl StatusRecord {
+    /// Encodes the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(STATUS_RECORD_LEN);
+        b.extend_from_slice(&self.status.to_le_bytes());
+        b.extend_from_slice(&self.reason.to_le_bytes());
+        for v in [
+            self.send_seq,
+            self.creation_time,
+            self.creation_seq,
+            self.frag_offset,
+            self.frag_length,
+        ]
+        .into_iter()
+        .chain(self.times)
+        .chain([
+            self.source.0,
+            self.source.1,
+            self.reporter.0,
+            self.reporter.1,
+        ]) {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    /// Decodes a record.
+    pub fn decode(b: &[u8]) -> Result<StatusRecord, RecordError> {
+        if b.len() != STATUS_RECORD_LEN {
+            return Err(RecordError::BadLength);
+        }
+        let q = |i: usize| u64_at(b, 8 + 8 * i);
+        Ok(StatusRecord {
+            status: u32_at(b, 0),
+            reason: u32_at(b, 4),
+            send_seq: q(0),
+            creation_time: q(1),
+            creation_seq: q(2),
+            frag_offset: q(3),
+            frag_length: q(4),
+            times: [q(5), q(6), q(7), q(8)],
+            source: (q(9), q(10)),
+            reporter: (q(11), q(12)),
+        })
+    }
 }
 
 /// Answer to a [`Request`].
@@ -244,6 +373,8 @@ pub struct Reply {
     /// Open: static routes whose next hop carries one bundle per datagram, with the largest ADU
     /// that fits: `(node pattern, service pattern, max ADU)`, `u64::MAX` meaning `*`.
     pub limits: Vec<(u64, u64, u64)>,
+    /// ErrQueue: the encoded [`StatusRecord`].
+    pub data: Vec<u8>,
 }
 
 impl Reply {
@@ -255,6 +386,7 @@ impl Reply {
             local_node: 0,
             max_adu: 0,
             limits: Vec::new(),
+            data: Vec::new(),
         }
     }
 
@@ -271,6 +403,7 @@ impl Reply {
             b.extend_from_slice(&s.to_le_bytes());
             b.extend_from_slice(&m.to_le_bytes());
         }
+        b.extend_from_slice(&self.data);
         b
     }
 
@@ -280,9 +413,11 @@ impl Reply {
             return Err(RecordError::Short);
         }
         let n = u32_at(b, 4) as usize;
-        if b.len() != 32 + 24 * n {
-            return Err(RecordError::BadLength);
-        }
+        let end = n
+            .checked_mul(24)
+            .and_then(|l| l.checked_add(32))
+            .filter(|&e| e <= b.len())
+            .ok_or(RecordError::BadLength)?;
         let limits = (0..n)
             .map(|i| {
                 let o = 32 + 24 * i;
@@ -295,6 +430,7 @@ impl Reply {
             local_node: u64_at(b, 16),
             max_adu: u64_at(b, 24),
             limits,
+            data: b[end..].to_vec(),
         })
     }
 }
@@ -326,6 +462,18 @@ impl Request {
                 b.push(4);
                 b.extend_from_slice(&timeout_ms.to_le_bytes());
             }
+            Request::SetOpt { id, opt, a, b: v } => {
+                b.push(5);
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&opt.to_le_bytes());
+                b.extend_from_slice(&a.to_le_bytes());
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            Request::ErrQueue { id, peek } => {
+                b.push(6);
+                b.extend_from_slice(&id.to_le_bytes());
+                b.push(*peek as u8);
+            }
         }
         b
     }
@@ -337,6 +485,8 @@ impl Request {
             1 => 8,
             2 | 3 => 20,
             4 => 4,
+            5 => 24,
+            6 => 5,
             _ => return Err(RecordError::BadKind),
         };
         if rest.len() != need {
@@ -357,8 +507,18 @@ impl Request {
                 node: u64_at(rest, 4),
                 service: u64_at(rest, 12),
             },
-            _ => Request::Flush {
+            4 => Request::Flush {
                 timeout_ms: u32_at(rest, 0),
+            },
+            5 => Request::SetOpt {
+                id: u32_at(rest, 0),
+                opt: u32_at(rest, 4),
+                a: u64_at(rest, 8),
+                b: u64_at(rest, 16),
+            },
+            _ => Request::ErrQueue {
+                id: u32_at(rest, 0),
+                peek: rest[4] != 0,
             },
         })
     }
@@ -442,6 +602,13 @@ mod tests {
                 service: 1,
             },
             Request::Flush { timeout_ms: 2000 },
+            Request::SetOpt {
+                id: 4,
+                opt: opt::REPORT_TO,
+                a: 10,
+                b: 3,
+            },
+            Request::ErrQueue { id: 9, peek: true },
         ] {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
         }
@@ -453,8 +620,24 @@ mod tests {
             local_node: 10,
             max_adu: 1 << 24,
             limits: vec![(20, u64::MAX, 65000)],
+            data: vec![1, 2, 3],
         };
         assert_eq!(Reply::decode(&rep.encode()), Ok(rep));
+        let r = StatusRecord {
+            status: report_bits::DELIVERED,
+            reason: 1,
+            send_seq: 7,
+            creation_time: 5,
+            creation_seq: 6,
+            frag_offset: 0,
+            frag_length: 0,
+            times: [1, 2, 3, 4],
+            source: (10, 2),
+            reporter: (20, 0),
+        };
+        let e = r.encode();
+        assert_eq!(e.len(), STATUS_RECORD_LEN);
+        assert_eq!(StatusRecord::decode(&e), Ok(r));
         assert_eq!(Reply::decode(&[0u8; 31]), Err(RecordError::Short));
     }
 }

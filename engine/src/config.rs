@@ -27,6 +27,8 @@ pub const SETTINGS: &[&str] = &[
     "MAX_ADU",
     "LIFETIME",
     "EXIT_FLUSH_MS",
+    "REPORTS",
+    "UDP_RATE",
 ];
 
 /// A node's configuration.
@@ -48,6 +50,10 @@ pub struct Config {
     pub lifetime_ms: u64,
     /// Bound on the wait at process exit for queued bundles to leave.
     pub exit_flush_ms: u32,
+    /// Whether the node generates status reports when bundles ask for them.
+    pub reports: bool,
+    /// Pacing of the UDP convergence layer, bytes per second (0: none).
+    pub udp_rate: u64,
 }
 
 impl Default for Config {
@@ -61,6 +67,8 @@ impl Default for Config {
             max_adu: DEFAULT_MAX_ADU,
             lifetime_ms: DEFAULT_LIFETIME_MS,
             exit_flush_ms: DEFAULT_EXIT_FLUSH_MS,
+            reports: true,
+            udp_rate: 0,
         }
     }
 }
@@ -183,6 +191,14 @@ impl Config {
             "EXIT_FLUSH_MS" => {
                 self.exit_flush_ms =
                     u32::try_from(parse_u64(v)?).map_err(|_| format!("{v}: too large"))?;
+            }
+            "UDP_RATE" => self.udp_rate = parse_u64(v)?,
+            "REPORTS" => {
+                self.reports = match v.to_ascii_lowercase().as_str() {
+                    "on" | "yes" | "true" | "1" => true,
+                    "off" | "no" | "false" | "0" => false,
+                    _ => return Err(format!("'{v}': expected on or off")),
+                }
             }
             _ => return Err(format!("unknown setting {name}")),
         }

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod config;
+pub mod fragment;
 pub mod io;
 pub mod log;
 pub mod node;

@@ -17,6 +17,7 @@
 //! first, the unread ADUs go back, in order, to the queue of their endpoint and reach the next
 //! socket bound to it (at-least-once towards the application for reads the shim cannot see).
 
+use crate::api::{StatusRecord, report_bits};
 use crate::config::Config;
 use crate::route::{ClaAddr, Routes};
 use crate::wire::{self, CrcType, CreationTimestamp, Eid, PrimaryBlock};
@@ -67,6 +68,85 @@ pub const UNACKED_MAX: usize = 65536;
 /// An ipn endpoint (node, service).
 pub type Endpoint = (u64, u64);
 
+/// Block types this node processes; others are handled per their block flags.
+const KNOWN_BLOCKS: [u64; 5] = [
+    wire::block_type::PAYLOAD,
+    wire::block_type::PREVIOUS_NODE,
+    wire::block_type::BUNDLE_AGE,
+    wire::block_type::HOP_COUNT,
+    wire::block_type::CLASS_OF_SERVICE,
+];
+
+/// Memory the reassembler may hold for incomplete ADUs (at least twice the largest ADU).
+pub const REASSEMBLY_MAX_BYTES: usize = 64 << 20;
+
+/// Status reports kept per local endpoint before the oldest are dropped.
+pub const REPORTS_MAX: usize = 1024;
+/// Bundles remembered (for the `send_seq` of the reports about them) before the oldest are
+/// forgotten.
+pub const ORIGINS_MAX: usize = 65536;
+
+/// The four kinds of status report (RFC 9171 §6.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportKind {
+    /// Bundle received.
+    Received,
+    /// Bundle forwarded.
+    Forwarded,
+    /// Bundle delivered.
+    Delivered,
+    /// Bundle deleted.
+    Deleted,
+}
+
+impl ReportKind {
+    /// The bundle processing flag asking for this report.
+    pub fn flag(self) -> u64 {
+        match self {
+            ReportKind::Received => wire::flags::REPORT_RECEPTION,
+            ReportKind::Forwarded => wire::flags::REPORT_FORWARDING,
+            ReportKind::Delivered => wire::flags::REPORT_DELIVERY,
+            ReportKind::Deleted => wire::flags::REPORT_DELETION,
+        }
+    }
+    /// The bit in [`report_bits`].
+    pub fn bit(self) -> u32 {
+        match self {
+            ReportKind::Received => report_bits::RECEIVED,
+            ReportKind::Forwarded => report_bits::FORWARDED,
+            ReportKind::Delivered => report_bits::DELIVERED,
+            ReportKind::Deleted => report_bits::DELETED,
+        }
+    }
+    /// Position in the status information array.
+    pub fn index(self) -> usize {
+        match self {
+            ReportKind::Received => 0,
+            ReportKind::Forwarded => 1,
+            ReportKind::Delivered => 2,
+            ReportKind::Deleted => 3,
+        }
+    }
+}
+
+/// RFC 9171 §6.1.1 reason codes used by the node.
+pub mod reason {
+    /// No additional information.
+    pub const NO_INFO: u32 = 0;
+    /// Lifetime expired.
+    pub const LIFETIME_EXPIRED: u32 = 1;
+    /// Transmission canceled.
+    pub const TRANSMISSION_CANCELED: u32 = 3;
+    /// No known route to destination from here.
+    pub const NO_ROUTE: u32 = 6;
+    /// Block unintelligible.
+    pub const BLOCK_UNINTELLIGIBLE: u32 = 8;
+    /// Hop limit exceeded.
+    pub const HOP_LIMIT_EXCEEDED: u32 = 9;
+    /// Block unsupported.
+    pub const BLOCK_UNSUPPORTED: u32 = 11;
+}
+
 /// Bytes of an ADU: a buffer and the range holding the payload, so that a received bundle's
 /// payload is not copied out of the buffer it arrived in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +191,8 @@ pub struct Adu {
     pub payload: Payload,
     /// DTN time (ms) after which it is deleted.
     pub expires_ms: u64,
+    /// The primary block of its bundle, kept only when the bundle asks for status reports.
+    pub subject: Option<Box<PrimaryBlock>>,
 }
 
 /// A bundle to hand to a convergence layer.
@@ -167,14 +249,61 @@ pub struct Counters {
     pub filtered: u64,
     /// Bundles or ADUs deleted because their lifetime ended.
     pub expired: u64,
+    /// Bundles deleted because their hop limit was reached.
+    pub hop_limit: u64,
+    /// Bundles split into fragments for a next hop.
+    pub fragmented: u64,
+    /// Status report bundles sent to other nodes.
+    pub reports_sent: u64,
+    /// Bundles deleted because a block they carry cannot be processed and asks for deletion.
+    pub unsupported_block: u64,
     /// Received bundles for another node with no route (dropped).
     pub no_route: u64,
+}
+
+/// Bundle options of one application socket (`SOL_BP` options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockOpts {
+    /// Lifetime of its bundles (ms); `None`: the node's default.
+    pub lifetime_ms: Option<u64>,
+    /// Priority (0 bulk, 1 standard, 2 expedited); `None`: no class-of-service block.
+    pub priority: Option<u8>,
+    /// Report-to EID; `None`: the socket's own EID; `Some((0, 0))`: none.
+    pub report_to: Option<Endpoint>,
+    /// Status reports requested ([`crate::api::report_bits`]).
+    pub report_bits: u32,
+    /// CRC type of its bundles.
+    pub crc: CrcType,
+    /// Hop limit (a hop-count block is added when set).
+    pub hop_limit: Option<u8>,
+    /// Must-not-fragment flag.
+    pub must_not_fragment: bool,
+    /// Application acknowledgement requested.
+    pub ack_requested: bool,
+}
+
+impl Default for SockOpts {
+    fn default() -> SockOpts {
+        SockOpts {
+            lifetime_ms: None,
+            priority: None,
+            report_to: None,
+            report_bits: 0,
+            crc: CrcType::Crc32c,
+            hop_limit: None,
+            must_not_fragment: false,
+            ack_requested: false,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct AppSocket {
     bound: Option<Endpoint>,
     peer: Option<Endpoint>,
+    opts: SockOpts,
+    /// Non-empty ADUs accepted from this socket.
+    sent: u64,
     ready: VecDeque<Adu>,
     unacked: VecDeque<(u32, Adu)>,
     next_seq: u32,
@@ -186,7 +315,6 @@ pub struct Node {
     node: u64,
     max_adu: u64,
     lifetime_ms: u64,
-    crc: CrcType,
     routes: Routes,
     sockets: HashMap<u32, AppSocket>,
     next_id: u32,
@@ -199,6 +327,16 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
+    /// Status reports waiting for the application, per local endpoint.
+    reports: HashMap<Endpoint, VecDeque<StatusRecord>>,
+    /// Bundles created here that asked for reports: (source, creation time, seq) → (socket,
+    /// send sequence), oldest first in `origin_order`.
+    origins: HashMap<(Endpoint, u64, u64), (u32, u64)>,
+    origin_order: VecDeque<(Endpoint, u64, u64)>,
+    reports_enabled: bool,
+    reassembler: crate::fragment::Reassembler,
+    /// Latest time passed in (for calls that carry none, such as `bind`).
+    clock_ms: u64,
     last_ts: CreationTimestamp,
     next_ephemeral: u64,
     /// Event counters.
@@ -212,7 +350,6 @@ impl Node {
             node: cfg.node,
             max_adu: cfg.max_adu,
             lifetime_ms: cfg.lifetime_ms,
-            crc: CrcType::Crc32c,
             routes: cfg.routes.clone(),
             sockets: HashMap::new(),
             next_id: 1,
@@ -223,6 +360,14 @@ impl Node {
             transmits: VecDeque::new(),
             ready_sockets: VecDeque::new(),
             ready_set: HashSet::new(),
+            reports: HashMap::new(),
+            origins: HashMap::new(),
+            origin_order: VecDeque::new(),
+            reports_enabled: cfg.reports,
+            reassembler: crate::fragment::Reassembler::new(
+                REASSEMBLY_MAX_BYTES.max(cfg.max_adu as usize * 2),
+            ),
+            clock_ms: 0,
             last_ts: CreationTimestamp::default(),
             next_ephemeral: EPHEMERAL_FIRST,
             counters: Counters::default(),
@@ -237,6 +382,11 @@ impl Node {
     /// Largest ADU an application may send.
     pub fn max_adu(&self) -> u64 {
         self.max_adu
+    }
+
+    /// Lifetime of new bundles unless a socket sets its own (ms).
+    pub fn default_lifetime_ms(&self) -> u64 {
+        self.lifetime_ms
     }
 
     /// For each route whose next hop carries one bundle per transmission, the largest ADU that
@@ -310,12 +460,13 @@ impl Node {
             return Err(ApiError::AddrInUse);
         }
         self.bound.insert((node, service), id);
-        let waiting = self.waiting.remove(&(node, service));
+        let waiting = self.waiting.remove(&(node, service)).unwrap_or_default();
         if let Some(sock) = self.sockets.get_mut(&id) {
             sock.bound = Some((node, service));
-            if let Some(w) = waiting {
-                sock.ready.extend(w);
-            }
+        }
+        let now = self.clock_ms;
+        for adu in waiting {
+            self.deliver(now, (node, service), adu);
         }
         self.mark_ready(id);
         Ok(service)
@@ -346,6 +497,138 @@ impl Node {
         Ok(())
     }
 
+    /// Sets a bundle option of socket `id` (codes of [`crate::api::opt`]).
+    pub fn set_opt(&mut self, id: u32, opt: u32, a: u64, b: u64) -> Result<(), ApiError> {
+        use crate::api::opt as o;
+        let sock = self.sockets.get_mut(&id).ok_or(ApiError::BadSocket)?;
+        let bool_of = |v: u64| {
+            if v <= 1 {
+                Ok(v == 1)
+            } else {
+                Err(ApiError::Invalid)
+            }
+        };
+        let o = &mut sock.opts;
+        match opt {
+            o::LIFETIME => {
+                o.lifetime_ms = Some(
+                    a.checked_mul(1000)
+                        .filter(|&ms| ms > 0)
+                        .ok_or(ApiError::Invalid)?,
+                )
+            }
+            o::PRIORITY if a <= 2 => o.priority = Some(a as u8),
+            o::REPORT_TO => o.report_to = Some((a, b)),
+            o::REPORT_FLAGS if a <= 0x1F => o.report_bits = a as u32,
+            o::CRC_TYPE if a == 1 => o.crc = CrcType::Crc16,
+            o::CRC_TYPE if a == 2 => o.crc = CrcType::Crc32c,
+            o::HOP_LIMIT if a == 0 => o.hop_limit = None,
+            o::HOP_LIMIT if a <= 255 => o.hop_limit = Some(a as u8),
+            o::MUST_NOT_FRAGMENT => o.must_not_fragment = bool_of(a)?,
+            o::ACK_REQUESTED => o.ack_requested = bool_of(a)?,
+            _ => return Err(ApiError::Invalid),
+        }
+        Ok(())
+    }
+
+    /// The bundle options of socket `id`.
+    pub fn opts(&self, id: u32) -> Option<&SockOpts> {
+        self.sockets.get(&id).map(|s| &s.opts)
+    }
+
+    /// Takes (or with `peek`, copies) the oldest status report for socket `id`'s endpoint.
+    pub fn take_report(&mut self, id: u32, peek: bool) -> Option<StatusRecord> {
+        let ep = self.sockets.get(&id)?.bound?;
+        let q = self.reports.get_mut(&ep)?;
+        if peek {
+            q.front().cloned()
+        } else {
+            let r = q.pop_front();
+            if q.is_empty() {
+                self.reports.remove(&ep);
+            }
+            r
+        }
+    }
+
+    /// Queues a status report for a local endpoint (bounded: the oldest is dropped).
+    fn queue_report(&mut self, to: Endpoint, mut r: StatusRecord) {
+        if let Some(&(sock, seq)) = self
+            .origins
+            .get(&(r.source, r.creation_time, r.creation_seq))
+            && self.sockets.get(&sock).and_then(|s| s.bound) == Some(to)
+        {
+            r.send_seq = seq;
+        }
+        let q = self.reports.entry(to).or_default();
+        if q.len() >= REPORTS_MAX {
+            q.pop_front();
+        }
+        q.push_back(r);
+    }
+
+    /// A status report about `subject` is due (`kind`, `reason`): queued locally when its
+    /// report-to is a local endpoint, sent as an administrative record otherwise.
+    /// `force`: report even if the bundle did not ask (a block's flags asked).
+    fn report(
+        &mut self,
+        now_ms: u64,
+        subject: &PrimaryBlock,
+        kind: ReportKind,
+        reason: u32,
+        force: bool,
+    ) {
+        if !self.reports_enabled || (!force && subject.flags & kind.flag() == 0) {
+            return;
+        }
+        if subject.flags & wire::flags::ADMIN_RECORD != 0 {
+            return;
+        }
+        let to = match subject.report_to {
+            Eid::Ipn { node, service } if node != 0 => (node, service),
+            _ => return,
+        };
+        crate::debug!(
+            "{kind:?} report (reason {reason}) about {} {}.{} to ipn:{}.{}",
+            subject.source,
+            subject.creation.time,
+            subject.creation.seq,
+            to.0,
+            to.1
+        );
+        let time = if subject.flags & wire::flags::STATUS_TIME_REQUESTED != 0 {
+            now_ms
+        } else {
+            0
+        };
+        let source = match subject.source {
+            Eid::Ipn { node, service } => (node, service),
+            _ => (0, 0),
+        };
+        let (frag_offset, frag_length) = subject.fragment.map(|f| (f.offset, 0)).unwrap_or((0, 0));
+        if to.0 == self.node {
+            let mut times = [0; 4];
+            times[kind.index()] = time;
+            self.queue_report(
+                to,
+                StatusRecord {
+                    status: kind.bit(),
+                    reason,
+                    send_seq: 0,
+                    creation_time: subject.creation.time,
+                    creation_seq: subject.creation.seq,
+                    frag_offset,
+                    frag_length,
+                    times,
+                    source,
+                    reporter: (self.node, 0),
+                },
+            );
+        } else {
+            self.send_report_bundle(now_ms, subject, kind, reason, to);
+        }
+    }
+
     /// An application sent an ADU on socket `id` to `dest` with upstream `flags`.
     pub fn app_send(
         &mut self,
@@ -369,46 +652,219 @@ impl Node {
                 (self.node, s)
             }
         };
+        self.clock_ms = now_ms;
         if payload.is_empty() {
             return Ok(());
         }
+        let (opts, send_seq) = match self.sockets.get_mut(&id) {
+            Some(s) => {
+                s.sent += 1;
+                (s.opts.clone(), s.sent)
+            }
+            None => return Err(ApiError::BadSocket),
+        };
         self.counters.sent += 1;
-        let expires_ms = now_ms.saturating_add(self.lifetime_ms);
+        let lifetime_ms = opts.lifetime_ms.unwrap_or(self.lifetime_ms);
+        let expires_ms = now_ms.saturating_add(lifetime_ms);
+        let report_to = match opts.report_to {
+            None => Eid::ipn(source.0, source.1),
+            Some((0, 0)) => Eid::Null,
+            Some((n, s)) => Eid::ipn(n, s),
+        };
+        let primary = PrimaryBlock {
+            flags: bundle_flags(flags, &opts),
+            crc_type: opts.crc,
+            destination: Eid::ipn(dest.0, dest.1),
+            source: Eid::ipn(source.0, source.1),
+            report_to,
+            creation: self.next_timestamp(now_ms),
+            lifetime_ms,
+            fragment: None,
+        };
+        let wants_reports = primary.flags & wire::flags::STATUS_REPORTS != 0;
+        if wants_reports {
+            self.remember_origin(source, primary.creation, id, send_seq);
+        }
         if dest.0 == self.node {
             self.counters.local += 1;
+            let subject = wants_reports.then(|| Box::new(primary));
             self.deliver(
+                now_ms,
                 dest,
                 Adu {
                     source,
                     payload,
                     expires_ms,
+                    subject,
                 },
             );
             return Ok(());
         }
-        let primary = PrimaryBlock {
-            flags: bundle_flags(flags),
-            crc_type: self.crc,
-            destination: Eid::ipn(dest.0, dest.1),
-            source: Eid::ipn(source.0, source.1),
-            report_to: Eid::ipn(source.0, source.1),
-            creation: self.next_timestamp(now_ms),
-            lifetime_ms: self.lifetime_ms,
-            fragment: None,
+        let priority = priority(flags).or(opts.priority);
+        let mut bundle = Vec::new();
+        self.encode_new(
+            &primary,
+            priority,
+            opts.hop_limit,
+            payload.bytes(),
+            opts.crc,
+            &mut bundle,
+        );
+        self.route_new(now_ms, dest, expires_ms, bundle, &primary)
+    }
+
+    fn remember_origin(&mut self, source: Endpoint, ts: CreationTimestamp, id: u32, seq: u64) {
+        let key = (source, ts.time, ts.seq);
+        if self.origins.insert(key, (id, seq)).is_none() {
+            self.origin_order.push_back(key);
+        }
+        while self.origin_order.len() > ORIGINS_MAX {
+            if let Some(k) = self.origin_order.pop_front() {
+                self.origins.remove(&k);
+            }
+        }
+    }
+
+    /// Encodes a bundle made here: primary block, class-of-service block (number 2) if a
+    /// priority is set, hop-count block (number 3) if a hop limit is set, payload block.
+    fn encode_new(
+        &self,
+        primary: &PrimaryBlock,
+        priority: Option<u8>,
+        hop_limit: Option<u8>,
+        payload: &[u8],
+        crc: CrcType,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(limit) = hop_limit else {
+            wire::encode(primary, priority, payload, crc, out);
+            return;
         };
-        let priority = priority(flags);
+        // wire::encode writes primary, class of service and payload; the hop-count block goes
+        // before the payload block, which must stay last.
+        let mut tmp = Vec::new();
+        wire::encode(primary, priority, &[], crc, &mut tmp);
+        let Ok(b) = wire::parse(&tmp) else {
+            wire::encode(primary, priority, payload, crc, out);
+            return;
+        };
+        out.reserve(tmp.len() + payload.len() + 16);
+        let Some(start) = b.blocks.last().map(|c| c.extent.start) else {
+            return;
+        };
+        out.extend_from_slice(&tmp[..start]);
+        let data = [0x82, 0x18, limit, 0x00];
+        let data: &[u8] = if limit < 24 {
+            &[0x82, limit, 0x00]
+        } else {
+            &data
+        };
+        wire::bundle::write_canonical(out, wire::block_type::HOP_COUNT, 3, 0, crc, data);
+        wire::bundle::write_canonical(out, wire::block_type::PAYLOAD, 1, 0, crc, payload);
+        out.push(0xff);
+    }
+
+    /// Routes a bundle made here, fragmenting it when its next hop carries less than its size.
+    fn route_new(
+        &mut self,
+        now_ms: u64,
+        dest: Endpoint,
+        expires_ms: u64,
+        bundle: Vec<u8>,
+        primary: &PrimaryBlock,
+    ) -> Result<(), ApiError> {
         if let Some(max) = self
             .routes
             .lookup(dest.0, dest.1)
             .and_then(|hop| hop.max_bundle())
-            && wire::encoded_len(&primary, priority, payload.len(), self.crc) > max
+            && bundle.len() > max
         {
-            return Err(ApiError::MsgSize);
+            if primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
+                return Err(ApiError::MsgSize);
+            }
+            return self.route_fragments(now_ms, dest, expires_ms, &bundle, max);
         }
-        let mut bundle = Vec::new();
-        wire::encode(&primary, priority, payload.bytes(), self.crc, &mut bundle);
         self.route(now_ms, dest, expires_ms, bundle);
         Ok(())
+    }
+
+    fn route_fragments(
+        &mut self,
+        now_ms: u64,
+        dest: Endpoint,
+        expires_ms: u64,
+        bundle: &[u8],
+        max: usize,
+    ) -> Result<(), ApiError> {
+        let parsed = wire::parse(bundle).map_err(|_| ApiError::Invalid)?;
+        match crate::fragment::fragment(bundle, &parsed, max) {
+            Ok(frags) => {
+                self.counters.fragmented += 1;
+                for f in frags {
+                    self.route(now_ms, dest, expires_ms, f);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                crate::warn!(
+                    "cannot fragment a {}-byte bundle for ipn:{}.{}: {e}",
+                    bundle.len(),
+                    dest.0,
+                    dest.1
+                );
+                Err(ApiError::MsgSize)
+            }
+        }
+    }
+
+    /// Incomplete ADUs the reassembler gave up on: deletion reports where asked.
+    fn dropped_fragments(&mut self, now_ms: u64, dropped: Vec<crate::fragment::Dropped>) {
+        for d in dropped {
+            self.counters.expired += 1;
+            self.report(
+                now_ms,
+                &d.primary,
+                ReportKind::Deleted,
+                d.reason.report_code() as u32,
+                false,
+            );
+        }
+    }
+
+    fn send_report_bundle(
+        &mut self,
+        now_ms: u64,
+        subject: &PrimaryBlock,
+        kind: ReportKind,
+        reason: u32,
+        to: Endpoint,
+    ) {
+        use wire::admin::{ReasonCode, ReportOrigin, StatusKind, build_report};
+        let kind = match kind {
+            ReportKind::Received => StatusKind::Received,
+            ReportKind::Forwarded => StatusKind::Forwarded,
+            ReportKind::Delivered => StatusKind::Delivered,
+            ReportKind::Deleted => StatusKind::Deleted,
+        };
+        let origin = ReportOrigin {
+            node: self.node,
+            creation: self.next_timestamp(now_ms),
+            lifetime_ms: self.lifetime_ms,
+            now_ms,
+        };
+        let mut bundle = Vec::new();
+        // The subject's payload length is only reported for fragments; 0 otherwise.
+        build_report(
+            subject,
+            0,
+            kind,
+            ReasonCode::from_code(reason as u64),
+            &origin,
+            &mut bundle,
+        );
+        self.counters.reports_sent += 1;
+        let expires_ms = now_ms.saturating_add(self.lifetime_ms);
+        self.route(now_ms, to, expires_ms, bundle);
     }
 
     fn route(&mut self, _now_ms: u64, dest: Endpoint, expires_ms: u64, bundle: Vec<u8>) {
@@ -445,8 +901,9 @@ impl Node {
         ts
     }
 
-    /// Bytes of one bundle received from a convergence layer.
+    /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6).
     pub fn cla_receive(&mut self, now_ms: u64, from: &str, bytes: Vec<u8>) {
+        self.clock_ms = now_ms;
         let b = match wire::parse(&bytes) {
             Ok(b) => b,
             Err(e) => {
@@ -459,7 +916,14 @@ impl Node {
                 return;
             }
         };
-        let p = &b.primary;
+        let p = b.primary.clone();
+        crate::debug!(
+            "received a {}-byte bundle from {from}: {} -> {}, flags {:#x}",
+            bytes.len(),
+            p.source,
+            p.destination,
+            p.flags
+        );
         let Eid::Ipn { node, service } = p.destination else {
             *self
                 .counters
@@ -472,36 +936,95 @@ impl Node {
             );
             return;
         };
+        let age = wire::editor::bundle_age(&bytes, &b);
         let expires_ms = if p.creation.time == 0 {
-            // Without a usable creation time the age block would be needed; until that block is
-            // processed, count the lifetime from reception.
-            now_ms.saturating_add(p.lifetime_ms)
+            // No clock at the source: the age block says how much of the lifetime is used.
+            now_ms
+                .saturating_add(p.lifetime_ms)
+                .saturating_sub(age.unwrap_or(0))
         } else {
             p.creation.time.saturating_add(p.lifetime_ms)
         };
         if expires_ms <= now_ms {
             self.counters.expired += 1;
-            crate::debug!("dropped an expired bundle from {from}");
+            crate::debug!("deleted an expired bundle from {from}");
+            self.report(
+                now_ms,
+                &p,
+                ReportKind::Deleted,
+                reason::LIFETIME_EXPIRED,
+                false,
+            );
+            return;
+        }
+        if node != self.node
+            && wire::editor::hop_check(&bytes, &b) == wire::editor::HopCheck::Exceeded
+        {
+            self.counters.hop_limit += 1;
+            crate::debug!("deleted a bundle from {from}: hop limit reached");
+            self.report(
+                now_ms,
+                &p,
+                ReportKind::Deleted,
+                reason::HOP_LIMIT_EXCEEDED,
+                false,
+            );
             return;
         }
         self.counters.received += 1;
-        if node != self.node {
-            if self.routes.lookup(node, service).is_some() {
-                self.counters.forwarded += 1;
-                self.route(now_ms, (node, service), expires_ms, bytes);
-            } else {
-                self.counters.no_route += 1;
-                crate::warn!("dropped a bundle for ipn:{node}.{service}: no route");
+        self.report(now_ms, &p, ReportKind::Received, reason::NO_INFO, false);
+        // Blocks this node cannot process, handled per their block flags (RFC 9171 §4.2.4).
+        let mut discard = Vec::new();
+        for blk in &b.blocks {
+            if KNOWN_BLOCKS.contains(&blk.block_type) {
+                continue;
             }
+            let f = blk.flags;
+            if f & wire::block_flags::REPORT_IF_UNPROCESSABLE != 0 {
+                self.report(
+                    now_ms,
+                    &p,
+                    ReportKind::Received,
+                    reason::BLOCK_UNSUPPORTED,
+                    true,
+                );
+            }
+            if f & wire::block_flags::DELETE_BUNDLE_IF_UNPROCESSABLE != 0 {
+                self.counters.unsupported_block += 1;
+                crate::debug!(
+                    "deleted a bundle from {from}: block type {} cannot be processed",
+                    blk.block_type
+                );
+                self.report(
+                    now_ms,
+                    &p,
+                    ReportKind::Deleted,
+                    reason::BLOCK_UNSUPPORTED,
+                    false,
+                );
+                return;
+            }
+            if f & wire::block_flags::DISCARD_IF_UNPROCESSABLE != 0 {
+                discard.push(blk.number);
+            }
+        }
+        let (bytes, b) = if discard.is_empty() {
+            (bytes, b)
+        } else {
+            match wire::editor::remove_blocks(&bytes, &b, &discard)
+                .ok()
+                .and_then(|e| wire::parse(&e).ok().map(|nb| (e, nb)))
+            {
+                Some(edited) => edited,
+                None => (bytes, b),
+            }
+        };
+        if node != self.node {
+            self.forward(now_ms, (node, service), expires_ms, bytes, b);
             return;
         }
-        if p.fragment.is_some() {
-            *self
-                .counters
-                .malformed
-                .entry("fragment_unsupported")
-                .or_insert(0) += 1;
-            crate::warn!("dropped a fragment from {from}: reassembly is not implemented yet");
+        if p.flags & wire::flags::ADMIN_RECORD != 0 {
+            self.admin_record(from, (node, service), &p, b.payload(&bytes));
             return;
         }
         let source = match p.source {
@@ -509,18 +1032,174 @@ impl Node {
             // Anonymous and dtn sources are delivered with source ipn:0.0.
             _ => (0, 0),
         };
+        let wants = p.flags & wire::flags::STATUS_REPORTS != 0;
+        if p.fragment.is_some() {
+            use crate::fragment::Status;
+            let ins = self.reassembler.insert(now_ms, &bytes, &b);
+            self.dropped_fragments(now_ms, ins.dropped);
+            match ins.status {
+                Status::Complete(whole) => {
+                    let whole = *whole;
+                    let subject = wants.then(|| Box::new(whole.primary));
+                    self.deliver(
+                        now_ms,
+                        (node, service),
+                        Adu {
+                            source,
+                            payload: Payload::whole(whole.payload),
+                            expires_ms,
+                            subject,
+                        },
+                    );
+                }
+                Status::Pending | Status::Duplicate => {}
+                Status::Rejected(why) => {
+                    *self.counters.malformed.entry(why.reason()).or_insert(0) += 1;
+                    crate::warn!("dropped a fragment from {from}: {why}");
+                }
+            }
+            return;
+        }
         let payload = Payload::part(bytes, b.payload.clone());
         self.deliver(
+            now_ms,
             (node, service),
             Adu {
                 source,
                 payload,
                 expires_ms,
+                subject: wants.then(|| Box::new(p)),
             },
         );
     }
 
-    fn deliver(&mut self, dest: Endpoint, adu: Adu) {
+    /// Forwards a received bundle: previous node, hop count and age updated (RFC 9171 §5.4),
+    /// other bytes unchanged; fragmented if the next hop needs it.
+    fn forward(
+        &mut self,
+        now_ms: u64,
+        dest: Endpoint,
+        expires_ms: u64,
+        bytes: Vec<u8>,
+        b: wire::Bundle,
+    ) {
+        let Some(hop) = self.routes.lookup(dest.0, dest.1) else {
+            self.counters.no_route += 1;
+            crate::warn!("deleted a bundle for ipn:{}.{}: no route", dest.0, dest.1);
+            self.report(
+                now_ms,
+                &b.primary,
+                ReportKind::Deleted,
+                reason::NO_ROUTE,
+                false,
+            );
+            return;
+        };
+        let edited = match wire::editor::edit_for_forwarding(
+            &bytes,
+            &b,
+            &wire::editor::Forwarding {
+                previous_node: Some(Eid::ipn(self.node, 0)),
+                // Forwarding is immediate here; the residence time to add is what the bundle
+                // waited (0 until the store keeps bundles across contacts).
+                age_ms_add: Some(0),
+                increment_hop: true,
+            },
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                crate::warn!("cannot edit a bundle for forwarding ({e}); forwarded as received");
+                bytes.clone()
+            }
+        };
+        self.counters.forwarded += 1;
+        self.report(
+            now_ms,
+            &b.primary,
+            ReportKind::Forwarded,
+            reason::NO_INFO,
+            false,
+        );
+        if let Some(max) = hop.max_bundle()
+            && edited.len() > max
+        {
+            if b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
+                crate::warn!(
+                    "deleted a {}-byte bundle for ipn:{}.{}: must not be fragmented and the next hop carries {max}",
+                    edited.len(),
+                    dest.0,
+                    dest.1
+                );
+                self.report(
+                    now_ms,
+                    &b.primary,
+                    ReportKind::Deleted,
+                    reason::TRANSMISSION_CANCELED,
+                    false,
+                );
+                return;
+            }
+            if self
+                .route_fragments(now_ms, dest, expires_ms, &edited, max)
+                .is_err()
+            {
+                crate::warn!("deleted a bundle that could not be fragmented");
+            }
+            return;
+        }
+        self.route(now_ms, dest, expires_ms, edited);
+    }
+
+    /// An administrative record for a local endpoint: status reports go to its error queue.
+    fn admin_record(&mut self, from: &str, to: Endpoint, p: &PrimaryBlock, adu: &[u8]) {
+        match wire::admin::decode_admin(adu) {
+            Ok(wire::admin::AdminRecord::StatusReport(r)) => {
+                let t = |x: Option<Option<u64>>| x.flatten().unwrap_or(0);
+                let mut status = 0;
+                for (set, bit) in [
+                    (r.received.is_some(), report_bits::RECEIVED),
+                    (r.forwarded.is_some(), report_bits::FORWARDED),
+                    (r.delivered.is_some(), report_bits::DELIVERED),
+                    (r.deleted.is_some(), report_bits::DELETED),
+                ] {
+                    if set {
+                        status |= bit;
+                    }
+                }
+                let source = match r.source {
+                    Eid::Ipn { node, service } => (node, service),
+                    _ => (0, 0),
+                };
+                let reporter = match p.source {
+                    Eid::Ipn { node, service } => (node, service),
+                    _ => (0, 0),
+                };
+                let (frag_offset, frag_length) = r.fragment.unwrap_or((0, 0));
+                self.queue_report(
+                    to,
+                    StatusRecord {
+                        status,
+                        reason: r.reason.code() as u32,
+                        send_seq: 0,
+                        creation_time: r.creation.time,
+                        creation_seq: r.creation.seq,
+                        frag_offset,
+                        frag_length,
+                        times: [t(r.received), t(r.forwarded), t(r.delivered), t(r.deleted)],
+                        source,
+                        reporter,
+                    },
+                );
+            }
+            Ok(_) => crate::debug!("ignored an administrative record of unknown type from {from}"),
+            Err(e) => {
+                *self.counters.malformed.entry("admin_record").or_insert(0) += 1;
+                crate::warn!("dropped an administrative record from {from}: {e}");
+            }
+        }
+    }
+
+    fn deliver(&mut self, now_ms: u64, dest: Endpoint, adu: Adu) {
         match self.bound.get(&dest).copied() {
             Some(id) => {
                 let Some(sock) = self.sockets.get_mut(&id) else {
@@ -530,8 +1209,12 @@ impl Node {
                     self.counters.filtered += 1;
                     return;
                 }
+                let subject = adu.subject.clone();
                 sock.ready.push_back(adu);
                 self.mark_ready(id);
+                if let Some(p) = subject {
+                    self.report(now_ms, &p, ReportKind::Delivered, reason::NO_INFO, false);
+                }
             }
             None => self.waiting.entry(dest).or_default().push_back(adu),
         }
@@ -610,22 +1293,55 @@ impl Node {
 
     /// Deletes what has outlived its lifetime.
     pub fn expire(&mut self, now_ms: u64) {
+        self.clock_ms = now_ms;
+        // Subjects of the deletion reports due, gathered first: reporting needs `&mut self`.
+        let mut deleted: Vec<PrimaryBlock> = Vec::new();
         let mut n = 0;
-        for q in self.waiting.values_mut() {
+        let take = |q: &mut VecDeque<Adu>, deleted: &mut Vec<PrimaryBlock>| {
             let before = q.len();
-            q.retain(|a| a.expires_ms > now_ms);
-            n += before - q.len();
+            q.retain_mut(|a| {
+                if a.expires_ms > now_ms {
+                    return true;
+                }
+                if let Some(p) = a.subject.take() {
+                    deleted.push(*p);
+                }
+                false
+            });
+            before - q.len()
+        };
+        for q in self.waiting.values_mut() {
+            n += take(q, &mut deleted);
         }
         self.waiting.retain(|_, q| !q.is_empty());
-        let before = self.unrouted.len();
-        self.unrouted.retain(|(e, _, _)| *e > now_ms);
-        n += before - self.unrouted.len();
         for s in self.sockets.values_mut() {
-            let before = s.ready.len();
-            s.ready.retain(|a| a.expires_ms > now_ms);
-            n += before - s.ready.len();
+            n += take(&mut s.ready, &mut deleted);
         }
+        let before = self.unrouted.len();
+        self.unrouted.retain(|(e, _, bytes)| {
+            if *e > now_ms {
+                return true;
+            }
+            if let Ok(b) = wire::parse(bytes)
+                && b.primary.flags & wire::flags::REPORT_DELETION != 0
+            {
+                deleted.push(b.primary);
+            }
+            false
+        });
+        n += before - self.unrouted.len();
         self.counters.expired += n as u64;
+        for p in deleted {
+            self.report(
+                now_ms,
+                &p,
+                ReportKind::Deleted,
+                reason::LIFETIME_EXPIRED,
+                false,
+            );
+        }
+        let dropped = self.reassembler.expire(now_ms);
+        self.dropped_fragments(now_ms, dropped);
     }
 
     /// Next bundle for a convergence layer.
@@ -649,10 +1365,27 @@ impl Node {
     }
 }
 
-fn bundle_flags(flags: u32) -> u64 {
+fn bundle_flags(flags: u32, opts: &SockOpts) -> u64 {
     use send_flags as f;
     use wire::flags as b;
     let mut out = 0;
+    for (bit, to) in [
+        (report_bits::RECEIVED, b::REPORT_RECEPTION),
+        (report_bits::FORWARDED, b::REPORT_FORWARDING),
+        (report_bits::DELIVERED, b::REPORT_DELIVERY),
+        (report_bits::DELETED, b::REPORT_DELETION),
+        (report_bits::STATUS_TIME, b::STATUS_TIME_REQUESTED),
+    ] {
+        if opts.report_bits & bit != 0 {
+            out |= to;
+        }
+    }
+    if opts.ack_requested {
+        out |= b::ACK_REQUESTED;
+    }
+    if opts.must_not_fragment {
+        out |= b::MUST_NOT_FRAGMENT;
+    }
     for (from, to) in [
         (f::ACK_REQUESTED, b::ACK_REQUESTED),
         (f::RECEIVED_RPT, b::REPORT_RECEPTION),
@@ -780,8 +1513,28 @@ mod tests {
         let both = send_flags::BULK | send_flags::EXPEDITED;
         assert_eq!(n.app_send(T, s, both, (20, 1), p()), Err(ApiError::Invalid));
         assert_eq!(n.app_send(T, s, 0, (20, 0), p()), Err(ApiError::Invalid));
-        let big = Payload::whole(vec![0; 70_000]);
-        assert_eq!(n.app_send(T, s, 0, (20, 1), big), Err(ApiError::MsgSize));
+        // Too big for one datagram: fragmented, unless the socket forbids it.
+        let big = || Payload::whole((0..70_000u32).map(|i| i as u8).collect());
+        n.app_send(T, s, 0, (20, 1), big()).unwrap();
+        let mut frags = Vec::new();
+        while let Some(t) = n.poll_transmit() {
+            assert!(t.bundle.len() <= 65_507);
+            frags.push(t.bundle);
+        }
+        assert_eq!(frags.len(), 2);
+        let mut r = node(20, &[]);
+        let rs = r.open();
+        r.bind(rs, 20, 1).unwrap();
+        for f in frags.into_iter().rev() {
+            r.cla_receive(T, "test", f);
+        }
+        assert_eq!(
+            drain(&mut r, rs),
+            vec![((10, 32768), big().bytes().to_vec())]
+        );
+        n.set_opt(s, crate::api::opt::MUST_NOT_FRAGMENT, 1, 0)
+            .unwrap();
+        assert_eq!(n.app_send(T, s, 0, (20, 1), big()), Err(ApiError::MsgSize));
         let (_, _, max) = n.route_limits()[0];
         let fits = Payload::whole(vec![0; max as usize]);
         n.app_send(T, s, 0, (20, 1), fits).unwrap();
@@ -790,6 +1543,46 @@ mod tests {
         n.app_send(T, s, 0, (20, 1), Payload::whole(Vec::new()))
             .unwrap();
         assert!(n.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn delivery_report_goes_back_to_the_sender_error_queue() {
+        let mut a = node(10, &[("ipn:20.*", "udp:127.0.0.1:4557")]);
+        let mut b = node(20, &[("ipn:10.*", "udp:127.0.0.1:4556")]);
+        let sa = a.open();
+        a.bind(sa, 10, 2).unwrap();
+        a.set_opt(
+            sa,
+            crate::api::opt::REPORT_FLAGS,
+            report_bits::DELIVERED as u64,
+            0,
+        )
+        .unwrap();
+        let sb = b.open();
+        b.bind(sb, 20, 1).unwrap();
+        a.app_send(T, sa, 0, (20, 1), Payload::whole(b"x".to_vec()))
+            .unwrap();
+        a.app_send(T, sa, 0, (20, 1), Payload::whole(b"y".to_vec()))
+            .unwrap();
+        while let Some(t) = a.poll_transmit() {
+            b.cla_receive(T + 5, "a", t.bundle);
+        }
+        assert_eq!(drain(&mut b, sb).len(), 2);
+        let mut reports = 0;
+        while let Some(t) = b.poll_transmit() {
+            assert_eq!(t.to, ClaAddr::parse("udp:127.0.0.1:4556").unwrap());
+            a.cla_receive(T + 10, "b", t.bundle);
+            reports += 1;
+        }
+        assert_eq!(reports, 2);
+        for seq in 1..=2 {
+            let r = a.take_report(sa, false).expect("a report");
+            assert_eq!(r.status, report_bits::DELIVERED);
+            assert_eq!(r.send_seq, seq);
+            assert_eq!(r.source, (10, 2));
+            assert_eq!(r.reporter, (20, 0));
+        }
+        assert!(a.take_report(sa, false).is_none());
     }
 
     #[test]
@@ -887,14 +1680,128 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_keeps_the_bytes() {
+    fn forwarding_keeps_the_primary_and_updates_previous_node_and_hop_count() {
         let mut a = node(10, &[("ipn:*.*", "udp:127.0.0.1:1")]);
         let mut relay = node(15, &[("ipn:20.*", "udp:127.0.0.1:2")]);
         let s = a.open();
+        a.set_opt(s, crate::api::opt::HOP_LIMIT, 2, 0).unwrap();
         a.app_send(T, s, 0, (20, 1), Payload::whole(vec![5; 100]))
             .unwrap();
         let t = a.poll_transmit().unwrap();
+        let orig = wire::parse(&t.bundle).unwrap();
+        let hc = wire::editor::hop_count(&t.bundle, &orig).unwrap();
+        assert_eq!((hc.limit, hc.count), (2, 0));
         relay.cla_receive(T, "test", t.bundle.clone());
-        assert_eq!(relay.poll_transmit().unwrap().bundle, t.bundle);
+        let f = relay.poll_transmit().unwrap().bundle;
+        let b = wire::parse(&f).unwrap();
+        assert_eq!(
+            &f[b.primary_extent.clone()],
+            &t.bundle[orig.primary_extent.clone()]
+        );
+        assert_eq!(wire::editor::previous_node(&f, &b), Some(Eid::ipn(15, 0)));
+        let hc = wire::editor::hop_count(&f, &b).unwrap();
+        assert_eq!((hc.limit, hc.count), (2, 1));
+        assert_eq!(b.payload(&f), &[5; 100][..]);
+        // Second relay: count 2 reaches the limit; the third deletes it.
+        let mut relay2 = node(16, &[("ipn:20.*", "udp:127.0.0.1:3")]);
+        relay2.cla_receive(T, "test", f);
+        let f2 = relay2.poll_transmit().unwrap().bundle;
+        let mut relay3 = node(17, &[("ipn:20.*", "udp:127.0.0.1:4")]);
+        relay3.cla_receive(T, "test", f2);
+        assert!(relay3.poll_transmit().is_none());
+        assert_eq!(relay3.counters.hop_limit, 1);
+    }
+
+    #[test]
+    fn unknown_blocks_follow_their_flags() {
+        use wire::block_flags as bf;
+        let mut b = node(20, &[]);
+        let s = b.open();
+        b.bind(s, 20, 1).unwrap();
+        let primary = PrimaryBlock {
+            flags: 0,
+            crc_type: CrcType::Crc32c,
+            destination: Eid::ipn(20, 1),
+            source: Eid::ipn(10, 1),
+            report_to: Eid::ipn(10, 1),
+            creation: CreationTimestamp { time: T, seq: 0 },
+            lifetime_ms: 60_000,
+            fragment: None,
+        };
+        let with_block = |flags: u64| {
+            let mut out = vec![0x9f];
+            wire::bundle::write_primary(&primary, &mut out);
+            wire::bundle::write_canonical(&mut out, 200, 2, flags, CrcType::Crc32c, &[1, 2]);
+            wire::bundle::write_canonical(&mut out, 1, 1, 0, CrcType::Crc32c, b"data");
+            out.push(0xff);
+            out
+        };
+        b.cla_receive(T, "t", with_block(0));
+        b.cla_receive(T, "t", with_block(bf::DISCARD_IF_UNPROCESSABLE));
+        b.cla_receive(T, "t", with_block(bf::DELETE_BUNDLE_IF_UNPROCESSABLE));
+        assert_eq!(drain(&mut b, s).len(), 2);
+        assert_eq!(b.counters.unsupported_block, 1);
+    }
+
+    #[test]
+    fn options_are_checked_and_used() {
+        use crate::api::opt as o;
+        let mut n = node(10, &[("ipn:20.*", "udp:127.0.0.1:4557")]);
+        let s = n.open();
+        for (opt, bad) in [
+            (o::PRIORITY, 3),
+            (o::CRC_TYPE, 0),
+            (o::CRC_TYPE, 3),
+            (o::HOP_LIMIT, 256),
+            (o::MUST_NOT_FRAGMENT, 2),
+            (o::REPORT_FLAGS, 0x20),
+            (o::LIFETIME, 0),
+            (99, 1),
+        ] {
+            assert_eq!(
+                n.set_opt(s, opt, bad, 0),
+                Err(ApiError::Invalid),
+                "{opt}={bad}"
+            );
+        }
+        n.set_opt(s, o::LIFETIME, 5, 0).unwrap();
+        n.set_opt(s, o::CRC_TYPE, 1, 0).unwrap();
+        n.set_opt(s, o::PRIORITY, 0, 0).unwrap();
+        n.set_opt(s, o::REPORT_TO, 10, 9).unwrap();
+        n.set_opt(s, o::ACK_REQUESTED, 1, 0).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1]))
+            .unwrap();
+        let t = n.poll_transmit().unwrap();
+        let b = wire::parse(&t.bundle).unwrap();
+        assert_eq!(b.primary.lifetime_ms, 5000);
+        assert_eq!(b.primary.crc_type, CrcType::Crc16);
+        assert_eq!(b.priority(&t.bundle), Some(0));
+        assert_eq!(b.primary.report_to, Eid::ipn(10, 9));
+        assert_eq!(b.primary.flags, wire::flags::ACK_REQUESTED);
+    }
+
+    #[test]
+    fn expired_bundle_gives_a_local_deletion_report() {
+        let mut n = node(10, &[]);
+        let s = n.open();
+        n.bind(s, 10, 2).unwrap();
+        n.set_opt(
+            s,
+            crate::api::opt::REPORT_FLAGS,
+            report_bits::DELETED as u64,
+            0,
+        )
+        .unwrap();
+        n.set_opt(s, crate::api::opt::LIFETIME, 1, 0).unwrap();
+        n.app_send(T, s, 0, (30, 1), Payload::whole(vec![1]))
+            .unwrap();
+        n.expire(T + 500);
+        assert!(n.take_report(s, true).is_none());
+        n.expire(T + 1000);
+        let r = n.take_report(s, false).unwrap();
+        assert_eq!(r.status, report_bits::DELETED);
+        assert_eq!(r.reason, reason::LIFETIME_EXPIRED);
+        assert_eq!(r.send_seq, 1);
+        assert_eq!(r.reporter, (10, 0));
     }
 }

@@ -24,6 +24,8 @@ static EXIT_FLUSH_MS: AtomicU32 = AtomicU32::new(0);
 pub static LOCAL_NODE: AtomicU64 = AtomicU64::new(0);
 /// Largest ADU accepted.
 pub static MAX_ADU: AtomicU64 = AtomicU64::new(0);
+/// Default lifetime of new bundles (seconds), from the first Open reply.
+pub static DEFAULT_LIFETIME_S: AtomicU64 = AtomicU64::new(0);
 /// Per-route ADU limits `(node, service, max)`, `u64::MAX` = any.
 pub static LIMITS: SpinLock<Vec<(u64, u64, u64)>> = SpinLock::new(Vec::new());
 

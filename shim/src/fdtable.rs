@@ -51,6 +51,42 @@ pub struct Timeout {
     pub usec: i64,
 }
 
+/// `SOL_BP` option values as the application sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BpOpts {
+    /// Seconds; 0 until set (the node's default then applies).
+    pub lifetime: u64,
+    /// -1 until set.
+    pub priority: i32,
+    /// `None`: the socket's own EID.
+    pub report_to: Option<(u32, u32)>,
+    /// `BP_REPORT_*` bits.
+    pub report_flags: i32,
+    /// 1 or 2.
+    pub crc_type: i32,
+    /// 0: none.
+    pub hop_limit: i32,
+    /// 0 or 1.
+    pub must_not_fragment: i32,
+    /// 0 or 1.
+    pub ack_requested: i32,
+}
+
+impl Default for BpOpts {
+    fn default() -> BpOpts {
+        BpOpts {
+            lifetime: 0,
+            priority: -1,
+            report_to: None,
+            report_flags: 0,
+            crc_type: 2,
+            hop_limit: 0,
+            must_not_fragment: 0,
+            ack_requested: 0,
+        }
+    }
+}
+
 /// What the shim knows about one AF_BP socket.
 #[derive(Clone, Debug, Default)]
 pub struct Sock {
@@ -68,6 +104,8 @@ pub struct Sock {
     pub rcvtimeo: Timeout,
     /// Send timeout the application sees.
     pub sndtimeo: Timeout,
+    /// Bundle options as the application set them (`SOL_BP`).
+    pub bp: BpOpts,
     /// Delivery sequence of the last ADU read.
     pub read_seq: u32,
     /// Last sequence reported to the engine.

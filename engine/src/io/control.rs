@@ -88,6 +88,9 @@ impl Engine {
                             local_node: self.node.node_number(),
                             max_adu: self.node.max_adu(),
                             limits: self.node.route_limits(),
+                            data: (self.node.default_lifetime_ms() / 1000)
+                                .to_le_bytes()
+                                .to_vec(),
                         },
                         Err(e) => {
                             crate::error!("cannot watch a new socket: {e}");
@@ -111,6 +114,22 @@ impl Engine {
                 match self.node.connect(id, peer) {
                     Ok(()) => Reply::simple(0, 0),
                     Err(e) => Reply::simple(e.errno(), 0),
+                }
+            }
+            Request::SetOpt { id, opt, a, b } => match self.node.set_opt(id, opt, a, b) {
+                Ok(()) => Reply::simple(0, 0),
+                Err(e) => Reply::simple(e.errno(), 0),
+            },
+            Request::ErrQueue { id, peek } => {
+                // Reports already in the pair's records are read first.
+                self.read_app(id);
+                match self.node.take_report(id, peek) {
+                    Some(r) => {
+                        let mut rep = Reply::simple(0, 1);
+                        rep.data = r.encode();
+                        rep
+                    }
+                    None => Reply::simple(11, 0),
                 }
             }
             Request::Flush { timeout_ms } => {

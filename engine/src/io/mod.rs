@@ -71,7 +71,7 @@ impl Engine {
             setting: "BP_NODE".into(),
             reason: format!("cannot create the event loop: {e}"),
         })?;
-        let udp = udp::Udp::bind(&cfg.listen, &poll)?;
+        let udp = udp::Udp::bind(&cfg.listen, cfg.udp_rate, &poll)?;
         poll.registry()
             .register(&mut SourceFd(&control), CONTROL, Interest::READABLE)
             .map_err(|e| ConfigError {
@@ -105,6 +105,12 @@ impl Engine {
             let mut wait = next_tick.saturating_sub(now);
             if let Some(d) = self.flushes.iter().map(|f| f.deadline_ms).min() {
                 wait = wait.min(d.saturating_sub(now));
+            }
+            if let Some(t) = self.udp.paced_until() {
+                let ms = t
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_millis() as u64;
+                wait = wait.min(ms);
             }
             if let Err(e) = self
                 .poll

@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 /// Receive buffer asked for each socket: bursts of large bundles must not overflow it.
 const RCVBUF: usize = 8 << 20;
 
+/// Largest burst the pacing lets through at once (bytes).
+const BURST: f64 = 256.0 * 1024.0;
+
 /// The node's UDP sockets: listeners first, then senders opened on demand.
 #[derive(Debug, Default)]
 pub struct Udp {
@@ -20,12 +23,22 @@ pub struct Udp {
     blocked: Vec<bool>,
     /// Datagrams the kernel refused (not `EAGAIN`).
     pub send_errors: u64,
+    /// Pacing: bytes per second for all sends (0: none), tokens available, last refill.
+    rate: u64,
+    tokens: f64,
+    refilled: Option<std::time::Instant>,
+    /// When pacing holds bundles back: the time they may go.
+    paced_until: Option<std::time::Instant>,
 }
 
 impl Udp {
     /// Opens a listener for each address.
-    pub fn bind(listen: &[ClaAddr], poll: &Poll) -> Result<Udp, ConfigError> {
-        let mut u = Udp::default();
+    pub fn bind(listen: &[ClaAddr], rate: u64, poll: &Poll) -> Result<Udp, ConfigError> {
+        let mut u = Udp {
+            rate,
+            tokens: BURST,
+            ..Udp::default()
+        };
         for a in listen {
             let ClaAddr::Udp(addr) = a;
             let s = UdpSocket::bind(*addr).map_err(|e| ConfigError {
@@ -81,9 +94,40 @@ impl Udp {
         self.blocked.iter().any(|b| *b)
     }
 
+    /// With pacing, whether `len` more bytes may go now (and takes them).
+    fn pace(&mut self, len: usize) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let dt = self
+            .refilled
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        self.refilled = Some(now);
+        self.tokens = (self.tokens + dt * self.rate as f64).min(BURST.max(len as f64));
+        if self.tokens >= len as f64 {
+            self.tokens -= len as f64;
+            self.paced_until = None;
+            true
+        } else {
+            let wait = (len as f64 - self.tokens) / self.rate as f64;
+            self.paced_until = Some(now + std::time::Duration::from_secs_f64(wait));
+            false
+        }
+    }
+
+    /// When pacing holds bundles back, the time they may go.
+    pub fn paced_until(&self) -> Option<std::time::Instant> {
+        self.paced_until
+    }
+
     /// Sends the node's queued bundles until a socket is full.
     pub fn send_all(&mut self, node: &mut Node, poll: &Poll) {
         while let Some(t) = node.poll_transmit() {
+            if !self.pace(t.bundle.len()) {
+                node.unpoll_transmit(t);
+                return;
+            }
             let ClaAddr::Udp(to) = t.to;
             let Some(i) = self.sender_for(to, poll) else {
                 self.send_errors += 1;
@@ -94,7 +138,7 @@ impl Udp {
                 return;
             }
             match self.socks[i].send_to(&t.bundle, to) {
-                Ok(_) => {}
+                Ok(_) => crate::debug!("sent a {}-byte bundle to udp:{to}", t.bundle.len()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     node.unpoll_transmit(t);
                     self.blocked[i] = true;

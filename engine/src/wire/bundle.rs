@@ -10,8 +10,9 @@
 //! Deliberately accepted (each is an interoperability choice): unknown block types (kept, with
 //! their flags, for the node to act on), reserved and unassigned flag bits (§4.2.3, §4.2.4),
 //! a primary block without CRC (sent by dtn7-rs; §4.3.1 requires one unless a BIB covers the
-//! primary block, which a strict mode may check later), an anonymous bundle without the
-//! "must not fragment" flag (§4.2.3), `ipn:0.N` EIDs, indefinite-length arrays inside blocks,
+//! primary block, which [`parse_with`] checks when [`ParseOptions::require_primary_crc`] is
+//! set), an anonymous bundle without the "must not fragment" flag (§4.2.3), `ipn:0.N` EIDs
+//! and three-element `ipn` EIDs (RFC 9758), indefinite-length arrays inside blocks,
 //! and integers not in their shortest form (the CRC covers the received bytes, so nothing is
 //! re-encoded).
 //!
@@ -77,6 +78,10 @@ pub mod block_type {
     pub const BUNDLE_AGE: u64 = 7;
     /// Hop count block (§4.4.3).
     pub const HOP_COUNT: u64 = 10;
+    /// Block integrity block, BIB (RFC 9172 §3.7, §9.1).
+    pub const BLOCK_INTEGRITY: u64 = 11;
+    /// Block confidentiality block, BCB (RFC 9172 §3.8, §9.1).
+    pub const BLOCK_CONFIDENTIALITY: u64 = 12;
     /// ION's Quality of Service block (formerly "extended class of service"), in the private
     /// range 192 to 255 (§4.3.2). Its data is a CBOR array of four unsigned integers:
     /// `[QoS flags, class of service (0 bulk, 1 standard, 2 expedited), ordinal, data label]`
@@ -420,6 +425,9 @@ pub enum Error {
         /// The hop limit found.
         limit: u64,
     },
+    /// Strict mode only ([`ParseOptions::require_primary_crc`]): the primary block has no CRC
+    /// and no block integrity block targets it (RFC 9171 §4.3.1).
+    PrimaryCrcRequired,
 }
 
 impl Error {
@@ -460,6 +468,7 @@ impl Error {
             Error::AdminRecordBlockReport { .. } => "admin_record_block_report",
             Error::InvalidBlockData { .. } => "invalid_block_data",
             Error::HopLimitOutOfRange { .. } => "hop_limit_out_of_range",
+            Error::PrimaryCrcRequired => "primary_crc_required",
         }
     }
 }
@@ -607,6 +616,9 @@ impl fmt::Display for Error {
             Error::HopLimitOutOfRange { block, limit } => write!(
                 f,
                 "block {block} hop limit {limit} is outside 1 to 255 (RFC 9171 §4.4.3)"
+            ),
+            Error::PrimaryCrcRequired => f.write_str(
+                "primary block has CRC type none and no block integrity block targets it (RFC 9171 §4.3.1)",
             ),
         }
     }
@@ -927,11 +939,49 @@ fn check_extension_data(bytes: &[u8], block: &CanonicalBlock) -> Result<(), Erro
     Ok(())
 }
 
-/// Parses and validates a complete bundle; `bytes` must hold exactly one bundle.
+/// Choices of [`parse_with`] beyond the rules [`parse`] always applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Refuse a primary block with CRC type none unless a block integrity block (type 11)
+    /// lists block 0 among its security targets, as RFC 9171 §4.3.1 requires ("A CRC SHALL be
+    /// present in the primary block unless the bundle includes a BPSec Block Integrity Block
+    /// whose target is the primary block"). Off by default: dtn7-rs sends such bundles.
+    pub require_primary_crc: bool,
+}
+
+/// Whether the block integrity block `block` lists the primary block (number 0) among its
+/// security targets: the first item of its abstract security block, an array of block
+/// numbers (RFC 9172 §3.6). A BIB whose targets can't be read covers nothing.
+fn bib_targets_primary(bytes: &[u8], block: &CanonicalBlock) -> bool {
+    let data_bytes = bytes.get(..block.data.end).unwrap_or_default();
+    let mut r = Reader::at(data_bytes, block.data.start);
+    let Ok(mut targets) = r.array() else {
+        return false;
+    };
+    while let Ok(true) = targets.next(&mut r) {
+        match r.uint() {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Parses and validates a complete bundle with the default [`ParseOptions`]; `bytes` must
+/// hold exactly one bundle.
 ///
 /// # Errors
 /// The first rule the input breaks, as an [`Error`] naming the block and field.
 pub fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
+    parse_with(bytes, &ParseOptions::default())
+}
+
+/// Parses and validates a complete bundle as [`parse`] does, plus the checks `opts` turns on.
+///
+/// # Errors
+/// The first rule the input breaks, as an [`Error`] naming the block and field.
+pub fn parse_with(bytes: &[u8], opts: &ParseOptions) -> Result<Bundle, Error> {
     match bytes.first() {
         None => {
             return Err(Error::Truncated {
@@ -1024,6 +1074,14 @@ pub fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
         Some(last) if has_payload => last.data.clone(),
         _ => return Err(Error::MissingPayload),
     };
+    if opts.require_primary_crc
+        && primary.crc_type == CrcType::None
+        && !blocks
+            .iter()
+            .any(|b| b.block_type == block_type::BLOCK_INTEGRITY && bib_targets_primary(bytes, b))
+    {
+        return Err(Error::PrimaryCrcRequired);
+    }
 
     if primary.creation.time == 0 && !seen_types[1] {
         return Err(Error::MissingBundleAge);
@@ -2149,7 +2207,11 @@ mod tests {
     #[test]
     fn rejects_invalid_eids() {
         let cases = [
-            (3, hex("820283010203"), eid::DecodeError::IpnThreeElement),
+            (
+                3,
+                hex("8202831b00000001000000000203"),
+                eid::DecodeError::IpnComponentRange,
+            ),
             (
                 4,
                 hex("8201646e6f6e65"),
@@ -2330,6 +2392,36 @@ mod tests {
     }
 
     #[test]
+    fn accepts_anonymous_bundle_that_may_be_fragmented() {
+        // RFC 9171 §4.2.3 says an anonymous bundle's "must not fragment" flag must be set;
+        // ION and dtn7-rs do not enforce it, and nothing here relies on bundle identity.
+        let p = P::new().flags(flags::ACK_REQUESTED).set(4, e(&Eid::Null));
+        let b = parse(&bundle(&[p.build(), payload_block()])).expect("accepted");
+        assert_eq!(b.primary.flags & flags::MUST_NOT_FRAGMENT, 0);
+        assert!(b.primary.source.is_null());
+    }
+
+    #[test]
+    fn accepts_three_element_ipn_eids() {
+        // RFC 9758 §6: [2, [allocator, node, service]]; allocator 0 is the two-element EID.
+        let p = P::new()
+            .set(3, hex("8202831a000ee868186401"))
+            .set(4, hex("820283000a02"))
+            .set(5, hex("820283000000"));
+        let bytes = bundle(&[p.build(), payload_block()]);
+        let b = parse(&bytes).expect("three-element ipn EIDs are valid");
+        assert_eq!(b.primary.destination, Eid::ipn3(977_000, 100, 1));
+        assert_eq!(b.primary.source, Eid::ipn(10, 2));
+        assert_eq!(b.primary.report_to, Eid::Null);
+        // What encode writes from them parses back to the same fields.
+        check_round_trip(&b.primary, None, b"x", CrcType::Crc32c);
+        let mut p = sample_primary();
+        p.source = Eid::ipn3(u64::from(u32::MAX), u64::from(u32::MAX), u64::MAX);
+        p.report_to = Eid::ipn3(1, 0, 0);
+        check_round_trip(&p, Some(0), b"y", CrcType::Crc16);
+    }
+
+    #[test]
     fn accepts_ipn_zero_report_to() {
         // Differential-testing vector V8 (bp7-rs issue #15): report-to ipn:0.1.
         let v8 = hex(
@@ -2350,6 +2442,67 @@ mod tests {
         let b = parse(&v4).expect("accepted, as dtn7-rs sends such bundles");
         assert_eq!(b.primary.crc_type, CrcType::None);
         assert_eq!(b.primary.source, Eid::Null);
+    }
+
+    /// The data of a block integrity block (RFC 9172 §3.6): targets, context 1
+    /// (BIB-HMAC-SHA2), flags 0, security source, results.
+    fn asb(targets: &[u64]) -> Vec<u8> {
+        let targets: Vec<Vec<u8>> = targets.iter().map(|t| u(*t)).collect();
+        [
+            arr(&targets),
+            u(1),
+            u(0),
+            e(&Eid::ipn(1, 0)),
+            arr(&[arr(&[arr(&[u(1), bs(&[0xab; 32])])])]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn strict_mode_requires_primary_crc_unless_a_bib_targets_it() {
+        let strict = ParseOptions {
+            require_primary_crc: true,
+        };
+        assert!(!ParseOptions::default().require_primary_crc);
+        let v4 = hex(
+            "9f88071844008202820301820100820100821b000000b5998c982b011a000493e08506021000458202820200850704010042183485010101004454455354ff",
+        );
+        assert_eq!(parse_with(&v4, &strict), Err(Error::PrimaryCrcRequired));
+        assert_eq!(parse_with(&v4, &ParseOptions::default()), parse(&v4));
+        for crc in [CrcType::Crc16, CrcType::Crc32c] {
+            let bytes = bundle(&[P::new().crc(crc).build(), payload_block()]);
+            assert!(parse_with(&bytes, &strict).is_ok(), "{crc:?}");
+        }
+        let no_crc = P::new().crc(CrcType::None);
+        let with = |t: u64, data: &[u8]| {
+            bundle(&[
+                no_crc.build(),
+                canonical(t, 2, 0, CrcType::Crc32c, data),
+                payload_block(),
+            ])
+        };
+        // A BIB that targets the primary block (alone or among others) stands in for its CRC.
+        for targets in [&[0u64][..], &[1, 0], &[2, 1, 0]] {
+            let bytes = with(block_type::BLOCK_INTEGRITY, &asb(targets));
+            assert!(parse_with(&bytes, &strict).is_ok(), "{targets:?}");
+        }
+        // A BIB for other blocks, a BCB, or a BIB whose targets can't be read does not.
+        for bytes in [
+            with(block_type::BLOCK_INTEGRITY, &asb(&[1])),
+            with(block_type::BLOCK_INTEGRITY, &asb(&[])),
+            with(block_type::BLOCK_CONFIDENTIALITY, &asb(&[0])),
+            with(block_type::BLOCK_INTEGRITY, &u(0)),
+            with(block_type::BLOCK_INTEGRITY, b""),
+            with(block_type::BLOCK_INTEGRITY, &[0x82, 0x01]),
+            with(block_type::BLOCK_INTEGRITY, &[0x82, 0x01, 0x20]),
+        ] {
+            assert_eq!(parse_with(&bytes, &strict), Err(Error::PrimaryCrcRequired));
+            // The default mode takes them all.
+            assert!(parse(&bytes).is_ok());
+        }
+        // Strict mode adds its check after every other rule: other errors come first.
+        let bad = bundle(&[no_crc.build()]);
+        assert_eq!(parse_with(&bad, &strict), Err(Error::MissingPayload));
     }
 
     #[test]
@@ -2461,7 +2614,7 @@ mod tests {
             },
             Error::InvalidEid {
                 at: f,
-                error: eid::DecodeError::IpnThreeElement,
+                error: eid::DecodeError::IpnComponentRange,
             },
             Error::DuplicateBlockNumber { number: 2 },
             Error::ReservedBlockNumber {
@@ -2487,6 +2640,7 @@ mod tests {
                 reason: "r",
             },
             Error::HopLimitOutOfRange { block: 2, limit: 0 },
+            Error::PrimaryCrcRequired,
         ];
         let mut reasons = HashSet::new();
         for err in &all {

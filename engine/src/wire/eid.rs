@@ -1,10 +1,21 @@
 //! Endpoint IDs (RFC 9171 §4.2.5.1): the `dtn` and `ipn` URI schemes, as text and as CBOR.
 //!
-//! Text forms: `dtn:none` (the null endpoint), `dtn://node/demux`, `ipn:NODE.SERVICE`.
-//! CBOR forms: `[1, 0]` for `dtn:none`, `[1, "//node/demux"]`, `[2, [node, service]]`.
+//! Text forms: `dtn:none` (the null endpoint), `dtn://node/demux`, `ipn:NODE.SERVICE` and the
+//! RFC 9758 form with an allocator identifier, `ipn:ALLOCATOR.NODE.SERVICE`.
+//! CBOR forms: `[1, 0]` for `dtn:none`, `[1, "//node/demux"]`, `[2, [node, service]]` and
+//! `[2, [allocator, node, service]]` (RFC 9758 §6).
+//!
 //! Following RFC 9758 §3.4.1, `ipn:0.0` is the null endpoint too: it decodes and parses to
-//! [`Eid::Null`]; other `ipn:0.N` stay `ipn` EIDs. The three-element `ipn` form of RFC 9758
-//! (`[2, [authority, node, service]]`) is refused for now with its own error.
+//! [`Eid::Null`]; other `ipn:0.N` stay `ipn` EIDs (the node layer treats them as null where it
+//! matters, for the report-to EID).
+//!
+//! The three-element form names its allocator; allocator 0 is the default allocator, and such
+//! an EID is the same endpoint as the two-element form, so it decodes (and `ipn:0.N.S` parses)
+//! to [`Eid::Ipn`]. A non-zero allocator gives [`Eid::IpnAlloc`]. RFC 9758 gives allocator
+//! identifiers and node numbers 32 bits (the two-element form packs both into its first
+//! number, the fully qualified node number); three-element forms with a larger allocator or
+//! node number are refused. Two-element forms keep the 64-bit node number of RFC 9171
+//! §4.2.5.1.2 as they are; [`Eid::ipn_parts`] gives the RFC 9758 reading of either form.
 //!
 //! No I/O, never panics.
 
@@ -18,17 +29,34 @@ pub const SCHEME_DTN: u64 = 1;
 /// URI scheme code of `ipn` (RFC 9171 §9.7).
 pub const SCHEME_IPN: u64 = 2;
 
+/// Largest allocator identifier and node number of the three-element `ipn` form: RFC 9758
+/// gives both 32 bits, so that the two-element form can pack them into one 64-bit number.
+pub const IPN_COMPONENT_MAX: u64 = u32::MAX as u64;
+
 /// A bundle endpoint ID.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Eid {
     /// The null endpoint `dtn:none`, which has no members (also written `ipn:0.0`).
     Null,
-    /// An `ipn` EID: node number and service number. `Eid::ipn(0, 0)` is written as given
-    /// but reads back (from text or CBOR) as [`Eid::Null`].
+    /// An `ipn` EID in the two-element form (RFC 9171 §4.2.5.1.2; RFC 9758 allocator 0):
+    /// node number and service number. `Eid::ipn(0, 0)` is written as given but reads back
+    /// (from text or CBOR) as [`Eid::Null`].
     Ipn {
         /// Node number.
         node: u64,
         /// Service number; 0 names the node's administrative endpoint.
+        service: u64,
+    },
+    /// An `ipn` EID with a non-zero allocator identifier, in the three-element form of
+    /// RFC 9758 §6 (`ipn:A.N.S`, CBOR `[2, [A, N, S]]`). Decoding and [`Eid::ipn3`] never
+    /// give allocator 0 here (that is [`Eid::Ipn`]); one built by hand with allocator 0 is
+    /// written as given and reads back as [`Eid::Ipn`].
+    IpnAlloc {
+        /// Allocator identifier (RFC 9758 §3.2), at most [`IPN_COMPONENT_MAX`] on the wire.
+        allocator: u64,
+        /// Node number within the allocator's space, at most [`IPN_COMPONENT_MAX`].
+        node: u64,
+        /// Service number.
         service: u64,
     },
     /// A `dtn` EID other than `dtn:none`: the scheme-specific part without `dtn:`, for
@@ -40,6 +68,37 @@ impl Eid {
     /// The `ipn:node.service` EID.
     pub const fn ipn(node: u64, service: u64) -> Eid {
         Eid::Ipn { node, service }
+    }
+
+    /// The `ipn` EID with allocator identifier `allocator` (RFC 9758): [`Eid::IpnAlloc`] for a
+    /// non-zero allocator; for allocator 0 the same value decoding gives, [`Eid::Ipn`] (or
+    /// [`Eid::Null`] for `ipn:0.0.0`).
+    pub const fn ipn3(allocator: u64, node: u64, service: u64) -> Eid {
+        match (allocator, node, service) {
+            (0, 0, 0) => Eid::Null,
+            (0, node, service) => Eid::Ipn { node, service },
+            (allocator, node, service) => Eid::IpnAlloc {
+                allocator,
+                node,
+                service,
+            },
+        }
+    }
+
+    /// The RFC 9758 reading of an `ipn` EID: (allocator, node, service). The two-element form's
+    /// first number is the fully qualified node number, the allocator in its upper 32 bits
+    /// (RFC 9758 §3.3.1), so `ipn:4294967297.5` and `ipn:1.1.5` give the same parts. `None`
+    /// for the null endpoint and `dtn` EIDs.
+    pub const fn ipn_parts(&self) -> Option<(u64, u64, u64)> {
+        match *self {
+            Eid::Ipn { node, service } => Some((node >> 32, node & IPN_COMPONENT_MAX, service)),
+            Eid::IpnAlloc {
+                allocator,
+                node,
+                service,
+            } => Some((allocator, node, service)),
+            Eid::Null | Eid::Dtn(_) => None,
+        }
     }
 
     /// Whether this is the null endpoint.
@@ -61,6 +120,17 @@ impl Eid {
                 cbor::write_uint(out, *node);
                 cbor::write_uint(out, *service);
             }
+            Eid::IpnAlloc {
+                allocator,
+                node,
+                service,
+            } => {
+                cbor::write_uint(out, SCHEME_IPN);
+                cbor::write_array(out, 3);
+                cbor::write_uint(out, *allocator);
+                cbor::write_uint(out, *node);
+                cbor::write_uint(out, *service);
+            }
             Eid::Dtn(ssp) => {
                 cbor::write_uint(out, SCHEME_DTN);
                 cbor::write_text(out, ssp);
@@ -73,6 +143,11 @@ impl Eid {
         1 + match self {
             Eid::Null => 2,
             Eid::Ipn { node, service } => 2 + cbor::uint_len(*node) + cbor::uint_len(*service),
+            Eid::IpnAlloc {
+                allocator,
+                node,
+                service,
+            } => 2 + cbor::uint_len(*allocator) + cbor::uint_len(*node) + cbor::uint_len(*service),
             Eid::Dtn(ssp) => 1 + cbor::string_len(ssp.len()),
         }
     }
@@ -105,24 +180,22 @@ impl Eid {
             },
             SCHEME_IPN => {
                 let mut parts = r.array()?;
-                let mut nums = [0u64; 2];
+                let mut nums = [0u64; 3];
                 let mut count = 0usize;
                 while parts.next(r)? {
                     let v = r.uint()?;
-                    if let Some(slot) = nums.get_mut(count) {
-                        *slot = v;
-                    }
+                    *nums.get_mut(count).ok_or(DecodeError::IpnArity)? = v;
                     count += 1;
-                    if count > 3 {
-                        return Err(DecodeError::IpnArity);
-                    }
                 }
-                match count {
-                    2 => match nums {
-                        [0, 0] => Eid::Null,
-                        [node, service] => Eid::Ipn { node, service },
-                    },
-                    3 => return Err(DecodeError::IpnThreeElement),
+                match (count, nums) {
+                    (2, [0, 0, _]) => Eid::Null,
+                    (2, [node, service, _]) => Eid::Ipn { node, service },
+                    (3, [allocator, node, service]) => {
+                        if allocator > IPN_COMPONENT_MAX || node > IPN_COMPONENT_MAX {
+                            return Err(DecodeError::IpnComponentRange);
+                        }
+                        Eid::ipn3(allocator, node, service)
+                    }
                     _ => return Err(DecodeError::IpnArity),
                 }
             }
@@ -144,6 +217,11 @@ impl fmt::Display for Eid {
         match self {
             Eid::Null => f.write_str("dtn:none"),
             Eid::Ipn { node, service } => write!(f, "ipn:{node}.{service}"),
+            Eid::IpnAlloc {
+                allocator,
+                node,
+                service,
+            } => write!(f, "ipn:{allocator}.{node}.{service}"),
             Eid::Dtn(ssp) => write!(f, "dtn:{ssp}"),
         }
     }
@@ -180,9 +258,11 @@ pub enum DecodeError {
     DtnInteger(u64),
     /// A `dtn` SSP that breaks the scheme syntax.
     Dtn(&'static str),
-    /// The three-element `ipn` form `[authority, node, service]` (RFC 9758), not supported.
-    IpnThreeElement,
-    /// An `ipn` SSP array with other than two items (RFC 9171 §4.2.5.1.2).
+    /// A three-element `ipn` SSP whose allocator identifier or node number does not fit
+    /// 32 bits (RFC 9758 §3.2, §3.3).
+    IpnComponentRange,
+    /// An `ipn` SSP array with other than two or three items (RFC 9171 §4.2.5.1.2,
+    /// RFC 9758 §6).
     IpnArity,
 }
 
@@ -208,12 +288,12 @@ impl fmt::Display for DecodeError {
                 "dtn SSP integer {v}, only 0 (dtn:none) is defined (RFC 9171 §4.2.5.1.1)"
             ),
             DecodeError::Dtn(why) => write!(f, "invalid dtn EID: {why} (RFC 9171 §4.2.5.1.1)"),
-            DecodeError::IpnThreeElement => f.write_str(
-                "three-element ipn EID [authority, node, service] is not supported (RFC 9758)",
+            DecodeError::IpnComponentRange => f.write_str(
+                "three-element ipn EID with an allocator identifier or node number above 2^32 - 1 (RFC 9758 §3.2, §3.3)",
             ),
-            DecodeError::IpnArity => {
-                f.write_str("ipn SSP is not an array of two integers (RFC 9171 §4.2.5.1.2)")
-            }
+            DecodeError::IpnArity => f.write_str(
+                "ipn SSP is not an array of two or three integers (RFC 9171 §4.2.5.1.2, RFC 9758 §6)",
+            ),
         }
     }
 }
@@ -225,10 +305,12 @@ impl std::error::Error for DecodeError {}
 pub enum ParseError {
     /// No `dtn:` or `ipn:` prefix.
     UnknownScheme,
-    /// An `ipn` EID that is not `ipn:NODE.SERVICE` with decimal numbers that fit 64 bits.
+    /// An `ipn` EID that is not `ipn:NODE.SERVICE` or `ipn:ALLOCATOR.NODE.SERVICE` with
+    /// decimal numbers that fit 64 bits.
     InvalidIpn,
-    /// An `ipn` EID with three numbers (RFC 9758 authority form), not supported.
-    IpnThreeElement,
+    /// An `ipn:ALLOCATOR.NODE.SERVICE` EID whose allocator identifier or node number does
+    /// not fit 32 bits (RFC 9758 §3.2, §3.3).
+    IpnComponentRange,
     /// A `dtn` EID that breaks the scheme syntax; the text says which rule.
     InvalidDtn(&'static str),
 }
@@ -240,11 +322,11 @@ impl fmt::Display for ParseError {
                 f.write_str("EID must start with \"dtn:\" or \"ipn:\" (RFC 9171 §4.2.5.1)")
             }
             ParseError::InvalidIpn => f.write_str(
-                "ipn EID must be ipn:NODE.SERVICE with 64-bit decimal numbers (RFC 9171 §4.2.5.1.2)",
+                "ipn EID must be ipn:NODE.SERVICE or ipn:ALLOCATOR.NODE.SERVICE with 64-bit decimal numbers (RFC 9171 §4.2.5.1.2, RFC 9758 §4)",
             ),
-            ParseError::IpnThreeElement => {
-                f.write_str("three-element ipn EID is not supported (RFC 9758)")
-            }
+            ParseError::IpnComponentRange => f.write_str(
+                "ipn:ALLOCATOR.NODE.SERVICE with an allocator identifier or node number above 2^32 - 1 (RFC 9758 §3.2, §3.3)",
+            ),
             ParseError::InvalidDtn(why) => {
                 write!(f, "invalid dtn EID: {why} (RFC 9171 §4.2.5.1.1)")
             }
@@ -264,8 +346,9 @@ fn parse_decimal(s: &str) -> Option<u64> {
 impl FromStr for Eid {
     type Err = ParseError;
 
-    /// Parses `dtn:none`, `dtn://node/demux` and `ipn:NODE.SERVICE`; `ipn:0.0` gives
-    /// [`Eid::Null`].
+    /// Parses `dtn:none`, `dtn://node/demux`, `ipn:NODE.SERVICE` and
+    /// `ipn:ALLOCATOR.NODE.SERVICE`; `ipn:0.0` and `ipn:0.0.0` give [`Eid::Null`], and
+    /// `ipn:0.N.S` gives `ipn:N.S`.
     fn from_str(s: &str) -> Result<Eid, ParseError> {
         if let Some(ssp) = s.strip_prefix("ipn:") {
             let mut parts = ssp.split('.');
@@ -273,7 +356,10 @@ impl FromStr for Eid {
             return match nums.as_slice() {
                 [Some(0), Some(0)] => Ok(Eid::Null),
                 [Some(node), Some(service)] => Ok(Eid::ipn(*node, *service)),
-                [Some(_), Some(_), Some(_)] => Err(ParseError::IpnThreeElement),
+                [Some(a), Some(n), Some(_)] if *a > IPN_COMPONENT_MAX || *n > IPN_COMPONENT_MAX => {
+                    Err(ParseError::IpnComponentRange)
+                }
+                [Some(a), Some(n), Some(s)] => Ok(Eid::ipn3(*a, *n, *s)),
                 _ => Err(ParseError::InvalidIpn),
             };
         }
@@ -329,6 +415,10 @@ mod tests {
             Eid::ipn(u64::MAX, u64::MAX),
             Eid::ipn(23, 24),
             Eid::ipn(65_536, 4_294_967_296),
+            Eid::ipn3(1, 2, 3),
+            Eid::ipn3(977_000, 100, 1),
+            Eid::ipn3(IPN_COMPONENT_MAX, IPN_COMPONENT_MAX, u64::MAX),
+            Eid::ipn3(7, 0, 0),
             Eid::Dtn("//node/".into()),
             Eid::Dtn("//node/svc/sub~x".into()),
             Eid::Dtn("//n/~group".into()),
@@ -354,6 +444,72 @@ mod tests {
     }
 
     #[test]
+    fn three_element_ipn_forms() {
+        // RFC 9758: a non-zero allocator is its own variant, in text and in CBOR.
+        let e = Eid::ipn3(977_000, 100, 1);
+        assert_eq!(
+            e,
+            Eid::IpnAlloc {
+                allocator: 977_000,
+                node: 100,
+                service: 1
+            }
+        );
+        assert_eq!(e.to_string(), "ipn:977000.100.1");
+        assert_eq!("ipn:977000.100.1".parse(), Ok(e.clone()));
+        let mut out = Vec::new();
+        e.write_cbor(&mut out);
+        assert_eq!(
+            out,
+            [
+                0x82, 0x02, 0x83, 0x1a, 0x00, 0x0e, 0xe8, 0x68, 0x18, 0x64, 0x01
+            ]
+        );
+        assert_eq!(decode(&out), Ok(e.clone()));
+        // Allocator 0 is the default allocator: the same EID as the two-element form.
+        assert_eq!(Eid::ipn3(0, 5, 6), Eid::ipn(5, 6));
+        assert_eq!(Eid::ipn3(0, 0, 0), Eid::Null);
+        assert_eq!(Eid::ipn3(0, 0, 6), Eid::ipn(0, 6));
+        assert_eq!("ipn:0.5.6".parse(), Ok(Eid::ipn(5, 6)));
+        assert_eq!("ipn:0.0.0".parse(), Ok(Eid::Null));
+        assert_eq!("ipn:0.0.6".parse(), Ok(Eid::ipn(0, 6)));
+        assert_eq!(
+            decode(&[0x82, 0x02, 0x83, 0x00, 0x05, 0x06]),
+            Ok(Eid::ipn(5, 6))
+        );
+        assert_eq!(decode(&[0x82, 0x02, 0x83, 0x00, 0x00, 0x00]), Ok(Eid::Null));
+        assert_eq!(
+            decode(&[0x82, 0x02, 0x83, 0x00, 0x00, 0x06]),
+            Ok(Eid::ipn(0, 6))
+        );
+        assert_eq!(
+            decode(&[0x82, 0x02, 0x9f, 0x01, 0x02, 0x03, 0xff]),
+            Ok(Eid::ipn3(1, 2, 3))
+        );
+        // One built by hand with allocator 0 is written as given and reads back two-element.
+        let hand = Eid::IpnAlloc {
+            allocator: 0,
+            node: 5,
+            service: 6,
+        };
+        out.clear();
+        hand.write_cbor(&mut out);
+        assert_eq!(out.len(), hand.cbor_len());
+        assert_eq!(decode(&out), Ok(Eid::ipn(5, 6)));
+        // The RFC 9758 reading: the two-element form's node number is the fully qualified
+        // node number, allocator in its upper 32 bits.
+        assert_eq!(
+            Eid::ipn(0x0000_0001_0000_0001, 5).ipn_parts(),
+            Some((1, 1, 5))
+        );
+        assert_eq!(Eid::ipn3(1, 1, 5).ipn_parts(), Some((1, 1, 5)));
+        assert_eq!(Eid::ipn(7, 8).ipn_parts(), Some((0, 7, 8)));
+        assert_eq!(Eid::Null.ipn_parts(), None);
+        assert_eq!(Eid::Dtn("//a/".into()).ipn_parts(), None);
+        assert!(!Eid::ipn3(1, 0, 0).is_null());
+    }
+
+    #[test]
     fn text_rejections() {
         for (s, e) in [
             ("", ParseError::UnknownScheme),
@@ -365,7 +521,12 @@ mod tests {
             ("ipn:+1.2", ParseError::InvalidIpn),
             ("ipn:1.2.3.4", ParseError::InvalidIpn),
             ("ipn:18446744073709551616.1", ParseError::InvalidIpn),
-            ("ipn:1.2.3", ParseError::IpnThreeElement),
+            ("ipn:1.2.", ParseError::InvalidIpn),
+            ("ipn:1..3", ParseError::InvalidIpn),
+            ("ipn:4294967296.1.1", ParseError::IpnComponentRange),
+            ("ipn:1.4294967296.1", ParseError::IpnComponentRange),
+            ("ipn:0.4294967296.1", ParseError::IpnComponentRange),
+            ("ipn:1.2.18446744073709551616", ParseError::InvalidIpn),
             (
                 "dtn:",
                 ParseError::InvalidDtn("scheme-specific part must start with \"//\""),
@@ -411,11 +572,25 @@ mod tests {
     #[test]
     fn decoding_rejections() {
         use DecodeError as D;
-        let cases: [(&[u8], DecodeError); 13] = [
+        let cases: [(&[u8], DecodeError); 15] = [
             (&[0x82, 0x01, 0x01], D::DtnInteger(1)),
-            (&[0x82, 0x02, 0x83, 0x01, 0x02, 0x03], D::IpnThreeElement),
+            (
+                &[
+                    0x82, 0x02, 0x83, 0x1a, 0x00, 0x01, 0x00, 0x00, 0x1b, 0, 0, 0, 1, 0, 0, 0, 0,
+                    0x03,
+                ],
+                D::IpnComponentRange,
+            ),
             (&[0x82, 0x02, 0x81, 0x01], D::IpnArity),
             (&[0x82, 0x02, 0x84, 0x01, 0x02, 0x03, 0x04], D::IpnArity),
+            (
+                &[0x82, 0x02, 0x9f, 0x01, 0x02, 0x03, 0x04, 0xff],
+                D::IpnArity,
+            ),
+            (
+                &[0x82, 0x02, 0x83, 0x01, 0x1b, 0, 0, 0, 1, 0, 0, 0, 0, 0x03],
+                D::IpnComponentRange,
+            ),
             (&[0x82, 0x03, 0x80], D::UnknownScheme(3)),
             (&[0x81, 0x01], D::Arity),
             (&[0x80], D::Arity),

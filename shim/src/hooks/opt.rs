@@ -4,10 +4,119 @@
 
 use super::socket::{FOREVER_SECS, set_timeout};
 use super::{bp_fd, fail};
-use crate::fdtable::{self, Timeout};
+use crate::engine_thread::{self as engine, DEFAULT_LIFETIME_S};
+use crate::fdtable::{self, BpOpts, Timeout};
 use crate::real::call;
-use crate::sockaddr::AF_BP;
+use crate::sockaddr::{self as sa, AF_BP, SCHEME_IPN};
+use ::engine::api::{Request, opt};
 use libc::{c_int, c_void, socklen_t};
+use std::sync::atomic::Ordering;
+
+/// `SOL_BP` in `include/bp_socket.h`.
+pub const SOL_BP: c_int = 0x4250;
+
+/// Checks and applies one `SOL_BP` option; returns the errno on failure.
+///
+/// # Safety
+/// `val` must be readable for `len` bytes.
+unsafe fn set_bp(id: u32, name: c_int, val: *const c_void, len: socklen_t) -> Result<(), i32> {
+    if val.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let name = name as u32;
+    let (a, b) = if name == opt::REPORT_TO {
+        // SAFETY: forwarded contract.
+        let Some(x) = (unsafe { sa::read(val.cast(), len) }) else {
+            return Err(libc::EINVAL);
+        };
+        if x.family as i32 != AF_BP || x.scheme != SCHEME_IPN {
+            return Err(libc::EINVAL);
+        }
+        (x.node as u64, x.service as u64)
+    } else {
+        if (len as usize) < std::mem::size_of::<c_int>() {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: at least an int is readable.
+        let v = unsafe { std::ptr::read_unaligned(val as *const c_int) };
+        if v < 0 {
+            return Err(libc::EINVAL);
+        }
+        (v as u64, 0)
+    };
+    let ok = match name {
+        opt::LIFETIME => a >= 1,
+        opt::PRIORITY => a <= 2,
+        opt::REPORT_TO => true,
+        opt::REPORT_FLAGS => a <= 0x1F,
+        opt::CRC_TYPE => a == 1 || a == 2,
+        opt::HOP_LIMIT => a <= 255,
+        opt::MUST_NOT_FRAGMENT | opt::ACK_REQUESTED => a <= 1,
+        _ => return Err(libc::ENOPROTOOPT),
+    };
+    if !ok {
+        return Err(libc::EINVAL);
+    }
+    let r = engine::request(
+        &Request::SetOpt {
+            id,
+            opt: name,
+            a,
+            b,
+        },
+        None,
+        engine::REPLY_TIMEOUT_MS,
+    )?;
+    if r.errno != 0 {
+        return Err(r.errno);
+    }
+    fdtable::with_sock(id, |s| {
+        let o = &mut s.bp;
+        match name {
+            opt::LIFETIME => o.lifetime = a,
+            opt::PRIORITY => o.priority = a as i32,
+            opt::REPORT_TO => o.report_to = Some((a as u32, b as u32)),
+            opt::REPORT_FLAGS => o.report_flags = a as i32,
+            opt::CRC_TYPE => o.crc_type = a as i32,
+            opt::HOP_LIMIT => o.hop_limit = a as i32,
+            opt::MUST_NOT_FRAGMENT => o.must_not_fragment = a as i32,
+            _ => o.ack_requested = a as i32,
+        }
+    });
+    Ok(())
+}
+
+/// The value of one `SOL_BP` option as bytes (an int, or a sockaddr_bp for BP_REPORT_TO).
+fn get_bp(o: &BpOpts, bound: Option<(u32, u32)>, name: c_int) -> Result<([u8; 16], usize), i32> {
+    let mut b = [0u8; 16];
+    let int = match name as u32 {
+        opt::LIFETIME => {
+            let l = if o.lifetime == 0 {
+                DEFAULT_LIFETIME_S.load(Ordering::Relaxed)
+            } else {
+                o.lifetime
+            };
+            l.min(c_int::MAX as u64) as c_int
+        }
+        opt::PRIORITY => o.priority.max(1),
+        opt::REPORT_TO => {
+            let (n, s) = o.report_to.or(bound).unwrap_or((0, 0));
+            b[0..2].copy_from_slice(&(AF_BP as u16).to_ne_bytes());
+            b[4..8].copy_from_slice(&SCHEME_IPN.to_ne_bytes());
+            b[8..12].copy_from_slice(&n.to_ne_bytes());
+            b[12..16].copy_from_slice(&s.to_ne_bytes());
+            return Ok((b, 16));
+        }
+        opt::REPORT_FLAGS => o.report_flags,
+        opt::CRC_TYPE => o.crc_type,
+        opt::HOP_LIMIT => o.hop_limit,
+        opt::MUST_NOT_FRAGMENT => o.must_not_fragment,
+        opt::ACK_REQUESTED => o.ack_requested,
+        _ => return Err(libc::ENOPROTOOPT),
+    };
+    b[..4].copy_from_slice(&int.to_ne_bytes());
+    Ok((b, 4))
+}
 
 const SO_RCVTIMEO_NEW: c_int = 66;
 const SO_SNDTIMEO_NEW: c_int = 67;
@@ -35,6 +144,13 @@ pub unsafe extern "C" fn setsockopt(
         // SAFETY: same arguments as received.
         return unsafe { call::setsockopt(fd, level, name, val, len) };
     };
+    if level == SOL_BP {
+        // SAFETY: forwarded from the caller.
+        return match unsafe { set_bp(id, name, val, len) } {
+            Ok(()) => 0,
+            Err(e) => fail(e),
+        };
+    }
     if level != libc::SOL_SOCKET {
         return fail(libc::ENOPROTOOPT);
     }
@@ -97,12 +213,20 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: same arguments as received.
         return unsafe { call::getsockopt(fd, level, name, val, len) };
     };
-    if level != libc::SOL_SOCKET {
+    if level != libc::SOL_SOCKET && level != SOL_BP {
         return fail(libc::ENOPROTOOPT);
     }
     let Some(s) = fdtable::with_sock(id, |s| s.clone()) else {
         return fail(libc::EBADF);
     };
+    if level == SOL_BP {
+        let (b, n) = match get_bp(&s.bp, s.bound, name) {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        };
+        // SAFETY: copies at most `*len` bytes into the caller's buffer.
+        return unsafe { copy_out(&b[..n], val, len) };
+    }
     let int = match name {
         libc::SO_DOMAIN => Some(AF_BP),
         libc::SO_TYPE => Some(s.sock_type),
@@ -126,6 +250,15 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: same arguments as received, on the application end of the pair.
         return unsafe { call::getsockopt(fd, level, name, val, len) };
     };
+    // SAFETY: copies at most `*len` bytes into the caller's buffer.
+    unsafe { copy_out(&b[..n], val, len) }
+}
+
+/// Copies an option value out as the kernel does: at most `*len` bytes, `*len` updated.
+///
+/// # Safety
+/// `val` must be writable for `*len` bytes; `len` valid (both may be null: EFAULT).
+unsafe fn copy_out(b: &[u8], val: *mut c_void, len: *mut socklen_t) -> c_int {
     if val.is_null() || len.is_null() {
         return fail(libc::EFAULT);
     }
@@ -135,7 +268,7 @@ pub unsafe extern "C" fn getsockopt(
         if have < 0 {
             return fail(libc::EINVAL);
         }
-        let k = (have as usize).min(n);
+        let k = (have as usize).min(b.len());
         std::ptr::copy_nonoverlapping(b.as_ptr(), val as *mut u8, k);
         *len = k as socklen_t;
     }

@@ -41,8 +41,8 @@ pub unsafe fn bp_recv(
     msg_flags: *mut c_int,
 ) -> ssize_t {
     if flags & libc::MSG_ERRQUEUE != 0 {
-        // No error queue yet (status reports come with their own issue).
-        return fail(libc::EAGAIN);
+        // SAFETY: forwarded from the caller; no control buffer on this path.
+        return unsafe { errqueue(id, flags, name, namelen, msg_flags, std::ptr::null_mut()) };
     }
     let iovs: &[iovec] = if cnt == 0 || iov.is_null() {
         &[]
@@ -144,6 +144,91 @@ pub unsafe fn bp_recv(
     ret as ssize_t
 }
 
+/// `BP_STATUS_REPORT` in `include/bp_socket.h`.
+const BP_STATUS_REPORT: c_int = 1;
+
+/// A receive with `MSG_ERRQUEUE`: the oldest status report for this socket, as Linux returns a
+/// transmit error: no data, the reporting node as the name, the report as a control message
+/// (`SOL_BP`/`BP_STATUS_REPORT`, `struct bp_status_report`) when `msg` has room for it.
+/// Never blocks: `EAGAIN` when none is queued.
+///
+/// # Safety
+/// Pointers as for the receive calls; `msg` null or the caller's msghdr.
+unsafe fn errqueue(
+    id: u32,
+    flags: c_int,
+    name: *mut c_void,
+    namelen: *mut socklen_t,
+    msg_flags: *mut c_int,
+    msg: *mut msghdr,
+) -> ssize_t {
+    let peek = flags & libc::MSG_PEEK != 0;
+    let r = match engine::request(
+        &::engine::api::Request::ErrQueue { id, peek },
+        None,
+        engine::REPLY_TIMEOUT_MS,
+    ) {
+        Ok(r) if r.errno == 0 => r,
+        Ok(r) => return fail(r.errno),
+        Err(e) => return fail(e),
+    };
+    let Ok(rec) = ::engine::api::StatusRecord::decode(&r.data) else {
+        return fail(libc::EIO);
+    };
+    // struct bp_status_report, laid out as in the header (x86_64/aarch64: no padding).
+    let mut c = [0u8; 112];
+    c[0..4].copy_from_slice(&rec.status.to_ne_bytes());
+    c[4..8].copy_from_slice(&rec.reason.to_ne_bytes());
+    let words = [
+        rec.send_seq,
+        rec.creation_time,
+        rec.creation_seq,
+        rec.frag_offset,
+        rec.frag_length,
+        rec.times[0],
+        rec.times[1],
+        rec.times[2],
+        rec.times[3],
+    ];
+    for (i, w) in words.iter().enumerate() {
+        c[8 + 8 * i..16 + 8 * i].copy_from_slice(&w.to_ne_bytes());
+    }
+    for (off, (n, s)) in [(80, rec.source), (96, rec.reporter)] {
+        c[off..off + 2].copy_from_slice(&(sa::AF_BP as u16).to_ne_bytes());
+        c[off + 4..off + 8].copy_from_slice(&sa::SCHEME_IPN.to_ne_bytes());
+        c[off + 8..off + 12].copy_from_slice(&(n as u32).to_ne_bytes());
+        c[off + 12..off + 16].copy_from_slice(&(s as u32).to_ne_bytes());
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { sa::write(name, namelen, rec.reporter.0 as u32, rec.reporter.1 as u32) };
+    let mut out_flags = libc::MSG_ERRQUEUE;
+    if msg.is_null() {
+        out_flags |= libc::MSG_CTRUNC;
+    } else {
+        // SAFETY: the caller's msghdr; the CMSG macros stay within msg_controllen.
+        unsafe {
+            let m = &mut *msg;
+            let space = libc::CMSG_SPACE(c.len() as u32) as usize;
+            if m.msg_control.is_null() || m.msg_controllen < space {
+                m.msg_controllen = 0;
+                out_flags |= libc::MSG_CTRUNC;
+            } else {
+                let h = libc::CMSG_FIRSTHDR(m);
+                (*h).cmsg_level = super::opt::SOL_BP;
+                (*h).cmsg_type = BP_STATUS_REPORT;
+                (*h).cmsg_len = libc::CMSG_LEN(c.len() as u32) as usize;
+                std::ptr::copy_nonoverlapping(c.as_ptr(), libc::CMSG_DATA(h), c.len());
+                m.msg_controllen = space;
+            }
+        }
+    }
+    if !msg_flags.is_null() {
+        // SAFETY: the caller's flags slot.
+        unsafe { *msg_flags = out_flags };
+    }
+    0
+}
+
 fn received_fd(msg: &msghdr) -> Option<c_int> {
     // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG macros walk within it.
     unsafe {
@@ -236,6 +321,11 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     } else {
         &mut m.msg_namelen
     };
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        let (name, flags_out) = (m.msg_name, &mut m.msg_flags as *mut c_int);
+        // SAFETY: fields of the caller's msghdr.
+        return unsafe { errqueue(id, flags, name, namelen, flags_out, msg) };
+    }
     // SAFETY: fields of the caller's msghdr.
     let r = unsafe {
         bp_recv(

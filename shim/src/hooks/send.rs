@@ -58,7 +58,12 @@ pub unsafe fn bp_send(
             None => return fail(libc::EMSGSIZE),
         };
     }
-    if len as u64 > MAX_ADU.load(Ordering::Relaxed) || !fits_route(dest, len) {
+    if len as u64 > MAX_ADU.load(Ordering::Relaxed) {
+        return fail(libc::EMSGSIZE);
+    }
+    // A bundle too big for its next hop is fragmented by the node, unless the socket forbids it.
+    let mnf = fdtable::with_sock(id, |s| s.bp.must_not_fragment != 0).unwrap_or(false);
+    if mnf && !fits_route(dest, len) {
         return fail(libc::EMSGSIZE);
     }
     if len == 0 {

@@ -2,7 +2,7 @@
 //! not support (`listen`, `accept`, `accept4`, `shutdown`).
 
 use super::{bp_fd, fail};
-use crate::engine_thread::{self as engine, LIMITS, LOCAL_NODE, MAX_ADU};
+use crate::engine_thread::{self as engine, DEFAULT_LIFETIME_S, LIMITS, LOCAL_NODE, MAX_ADU};
 use crate::fdtable::{self, Sock};
 use crate::real::call;
 use crate::sockaddr::AF_BP;
@@ -86,6 +86,9 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
     };
     LOCAL_NODE.store(reply.local_node, Ordering::Relaxed);
     MAX_ADU.store(reply.max_adu, Ordering::Relaxed);
+    if let Ok(b) = <[u8; 8]>::try_from(reply.data.as_slice()) {
+        DEFAULT_LIFETIME_S.store(u64::from_le_bytes(b), Ordering::Relaxed);
+    }
     LIMITS.with(|l| {
         if l.is_empty() {
             *l = reply.limits.clone();
