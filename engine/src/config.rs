@@ -29,6 +29,8 @@ pub const SETTINGS: &[&str] = &[
     "EXIT_FLUSH_MS",
     "REPORTS",
     "UDP_RATE",
+    "AGE_BLOCK",
+    "STRICT_CRC",
 ];
 
 /// A node's configuration.
@@ -54,6 +56,10 @@ pub struct Config {
     pub reports: bool,
     /// Pacing of the UDP convergence layer, bytes per second (0: none).
     pub udp_rate: u64,
+    /// Add a bundle age block to every bundle made here.
+    pub age_block: bool,
+    /// Reject received bundles whose primary block has no CRC.
+    pub strict_crc: bool,
 }
 
 impl Default for Config {
@@ -69,6 +75,8 @@ impl Default for Config {
             exit_flush_ms: DEFAULT_EXIT_FLUSH_MS,
             reports: true,
             udp_rate: 0,
+            age_block: false,
+            strict_crc: false,
         }
     }
 }
@@ -193,16 +201,20 @@ impl Config {
                     u32::try_from(parse_u64(v)?).map_err(|_| format!("{v}: too large"))?;
             }
             "UDP_RATE" => self.udp_rate = parse_u64(v)?,
-            "REPORTS" => {
-                self.reports = match v.to_ascii_lowercase().as_str() {
-                    "on" | "yes" | "true" | "1" => true,
-                    "off" | "no" | "false" | "0" => false,
-                    _ => return Err(format!("'{v}': expected on or off")),
-                }
-            }
+            "REPORTS" => self.reports = on_off(v)?,
+            "AGE_BLOCK" => self.age_block = on_off(v)?,
+            "STRICT_CRC" => self.strict_crc = on_off(v)?,
             _ => return Err(format!("unknown setting {name}")),
         }
         Ok(())
+    }
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" => Ok(true),
+        "off" | "no" | "false" | "0" => Ok(false),
+        _ => Err(format!("'{v}': expected on or off")),
     }
 }
 

@@ -202,6 +202,8 @@ pub struct Transmit {
     pub to: ClaAddr,
     /// The encoded bundle.
     pub bundle: Vec<u8>,
+    /// DTN time (ms) after which it is deleted instead of sent.
+    pub expires_ms: u64,
 }
 
 /// Why an application command failed, as the errno the application sees.
@@ -334,6 +336,10 @@ pub struct Node {
     origins: HashMap<(Endpoint, u64, u64), (u32, u64)>,
     origin_order: VecDeque<(Endpoint, u64, u64)>,
     reports_enabled: bool,
+    /// Add a bundle age block to every bundle made here.
+    age_block: bool,
+    /// Reject received bundles whose primary block has no CRC.
+    strict_crc: bool,
     reassembler: crate::fragment::Reassembler,
     /// Latest time passed in (for calls that carry none, such as `bind`).
     clock_ms: u64,
@@ -364,6 +370,8 @@ impl Node {
             origins: HashMap::new(),
             origin_order: VecDeque::new(),
             reports_enabled: cfg.reports,
+            age_block: cfg.age_block,
+            strict_crc: cfg.strict_crc,
             reassembler: crate::fragment::Reassembler::new(
                 REASSEMBLY_MAX_BYTES.max(cfg.max_adu as usize * 2),
             ),
@@ -725,8 +733,10 @@ impl Node {
         }
     }
 
-    /// Encodes a bundle made here: primary block, class-of-service block (number 2) if a
-    /// priority is set, hop-count block (number 3) if a hop limit is set, payload block.
+    /// Encodes a bundle made here: primary block, then a class-of-service block (number 2) if
+    /// a priority is set, a hop-count block (number 3) if a hop limit is set, a bundle age
+    /// block (number 4, age 0) if the node adds one to every bundle, then the payload block.
+    #[allow(clippy::too_many_arguments)] // one argument per optional block
     fn encode_new(
         &self,
         primary: &PrimaryBlock,
@@ -736,32 +746,29 @@ impl Node {
         crc: CrcType,
         out: &mut Vec<u8>,
     ) {
-        let Some(limit) = hop_limit else {
+        if hop_limit.is_none() && !self.age_block {
             wire::encode(primary, priority, payload, crc, out);
             return;
-        };
-        // wire::encode writes primary, class of service and payload; the hop-count block goes
-        // before the payload block, which must stay last.
-        let mut tmp = Vec::new();
-        wire::encode(primary, priority, &[], crc, &mut tmp);
-        let Ok(b) = wire::parse(&tmp) else {
-            wire::encode(primary, priority, payload, crc, out);
-            return;
-        };
-        out.reserve(tmp.len() + payload.len() + 16);
-        let Some(start) = b.blocks.last().map(|c| c.extent.start) else {
-            return;
-        };
-        out.extend_from_slice(&tmp[..start]);
-        let data = [0x82, 0x18, limit, 0x00];
-        let data: &[u8] = if limit < 24 {
-            &[0x82, limit, 0x00]
-        } else {
-            &data
-        };
-        wire::bundle::write_canonical(out, wire::block_type::HOP_COUNT, 3, 0, crc, data);
-        wire::bundle::write_canonical(out, wire::block_type::PAYLOAD, 1, 0, crc, payload);
-        out.push(0xff);
+        }
+        use wire::editor::{NewBlock, class_of_service_data, encode_with_blocks};
+        let mut blocks = Vec::new();
+        if let Some(p) = priority {
+            blocks.push(NewBlock {
+                block_type: wire::block_type::CLASS_OF_SERVICE,
+                number: 2,
+                flags: wire::block_flags::REPLICATE_IN_FRAGMENTS
+                    | wire::block_flags::DISCARD_IF_UNPROCESSABLE,
+                crc_type: crc,
+                data: class_of_service_data(p),
+            });
+        }
+        if let Some(l) = hop_limit {
+            blocks.push(NewBlock::hop_count(3, l as u64, 0, crc));
+        }
+        if self.age_block {
+            blocks.push(NewBlock::bundle_age(4, 0, crc));
+        }
+        encode_with_blocks(primary, &blocks, payload, crc, out);
     }
 
     /// Routes a bundle made here, fragmenting it when its next hop carries less than its size.
@@ -869,7 +876,11 @@ impl Node {
 
     fn route(&mut self, _now_ms: u64, dest: Endpoint, expires_ms: u64, bundle: Vec<u8>) {
         match self.routes.lookup(dest.0, dest.1) {
-            Some(to) => self.transmits.push_back(Transmit { to, bundle }),
+            Some(to) => self.transmits.push_back(Transmit {
+                to,
+                bundle,
+                expires_ms,
+            }),
             None => {
                 // One warning per destination, not one per bundle.
                 if self.unrouted_warned.insert(dest) {
@@ -904,7 +915,10 @@ impl Node {
     /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6).
     pub fn cla_receive(&mut self, now_ms: u64, from: &str, bytes: Vec<u8>) {
         self.clock_ms = now_ms;
-        let b = match wire::parse(&bytes) {
+        let opts = wire::ParseOptions {
+            require_primary_crc: self.strict_crc,
+        };
+        let b = match wire::parse_with(&bytes, &opts) {
             Ok(b) => b,
             Err(e) => {
                 let n = self.counters.malformed.entry(e.reason()).or_insert(0);
@@ -1344,9 +1358,26 @@ impl Node {
         self.dropped_fragments(now_ms, dropped);
     }
 
-    /// Next bundle for a convergence layer.
+    /// Next bundle for a convergence layer. Bundles whose lifetime ended while they waited
+    /// for the layer are deleted here (with a deletion report if asked).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        loop {
+            let t = self.transmits.pop_front()?;
+            if t.expires_ms > self.clock_ms {
+                return Some(t);
+            }
+            self.counters.expired += 1;
+            if let Ok(b) = wire::parse(&t.bundle) {
+                let now = self.clock_ms;
+                self.report(
+                    now,
+                    &b.primary,
+                    ReportKind::Deleted,
+                    reason::LIFETIME_EXPIRED,
+                    false,
+                );
+            }
+        }
     }
 
     /// Puts back a bundle the convergence layer could not take yet (it goes first).
@@ -1741,6 +1772,60 @@ mod tests {
         b.cla_receive(T, "t", with_block(bf::DELETE_BUNDLE_IF_UNPROCESSABLE));
         assert_eq!(drain(&mut b, s).len(), 2);
         assert_eq!(b.counters.unsupported_block, 1);
+    }
+
+    #[test]
+    fn strict_crc_setting_and_age_block_setting() {
+        let primary = PrimaryBlock {
+            flags: 0,
+            crc_type: CrcType::None,
+            destination: Eid::ipn(20, 1),
+            source: Eid::ipn(10, 1),
+            report_to: Eid::ipn(10, 1),
+            creation: CreationTimestamp { time: T, seq: 0 },
+            lifetime_ms: 60_000,
+            fragment: None,
+        };
+        let mut no_crc = Vec::new();
+        wire::encode(&primary, None, b"x", CrcType::None, &mut no_crc);
+        for (strict, delivered) in [(false, 1), (true, 0)] {
+            let mut n = Node::new(&Config {
+                node: 20,
+                strict_crc: strict,
+                ..Config::default()
+            });
+            let s = n.open();
+            n.bind(s, 20, 1).unwrap();
+            n.cla_receive(T, "t", no_crc.clone());
+            assert_eq!(drain(&mut n, s).len(), delivered, "strict {strict}");
+        }
+        let mut n = Node::new(&Config {
+            node: 10,
+            age_block: true,
+            routes: Routes::new(vec![(
+                Pattern::parse("ipn:*.*").unwrap(),
+                ClaAddr::parse("udp:127.0.0.1:1").unwrap(),
+            )]),
+            ..Config::default()
+        });
+        let s = n.open();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1]))
+            .unwrap();
+        let t = n.poll_transmit().unwrap();
+        let b = wire::parse(&t.bundle).unwrap();
+        assert_eq!(wire::editor::bundle_age(&t.bundle, &b), Some(0));
+    }
+
+    #[test]
+    fn a_bundle_expiring_before_it_is_sent_is_deleted() {
+        let mut n = node(10, &[("ipn:*.*", "udp:127.0.0.1:1")]);
+        let s = n.open();
+        n.set_opt(s, crate::api::opt::LIFETIME, 1, 0).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1]))
+            .unwrap();
+        n.expire(T + 2000);
+        assert!(n.poll_transmit().is_none());
+        assert_eq!(n.counters.expired, 1);
     }
 
     #[test]
