@@ -233,8 +233,10 @@ int main(int argc, char **argv)
               "sendto family AF_UNSPEC");
     a = ipn(1, 200);
     a.bp_scheme = BP_SCHEME_DTN;
-    CHECK_ERR(sendto(s, msg, 7, 0, (struct sockaddr *)&a, sizeof a), EAFNOSUPPORT,
-              "sendto scheme DTN");
+    /* BP_SCHEME_DTN takes a struct sockaddr_bp_ext: the bytes after the scheme are not a
+     * NUL-terminated dtn EID here. */
+    CHECK_ERR(sendto(s, msg, 7, 0, (struct sockaddr *)&a, sizeof a), EINVAL,
+              "sendto scheme DTN without an EID text");
     a.bp_scheme = (bp_scheme_t)7;
     CHECK_ERR(sendto(s, msg, 7, 0, (struct sockaddr *)&a, sizeof a), EAFNOSUPPORT,
               "sendto scheme 7");

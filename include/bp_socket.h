@@ -36,7 +36,8 @@ extern "C" {
 
 typedef enum bp_scheme {
     BP_SCHEME_IPN = 1,
-    BP_SCHEME_DTN = 2 /* reserved: refused with EAFNOSUPPORT for now */
+    BP_SCHEME_DTN = 2, /* a dtn: EID, in struct sockaddr_bp_ext (bpshim extension) */
+    BP_SCHEME_EID = 3  /* any EID as text, e.g. "ipn:A.N.S", in struct sockaddr_bp_ext (bpshim) */
 } bp_scheme_t;
 
 /* 16 bytes: u16 family, 2 bytes padding, int scheme, u32 node, u32 service. */
@@ -49,6 +50,21 @@ struct sockaddr_bp {
             uint32_t service_id;
         } ipn;
     } bp_addr;
+};
+
+/* Extended address (bpshim extension): an EID as text, for dtn EIDs ("dtn://node/service",
+ * bp_scheme BP_SCHEME_DTN) and other forms such as three-element ipn EIDs ("ipn:A.N.S",
+ * RFC 9758, bp_scheme BP_SCHEME_EID). Same first 8 bytes as struct sockaddr_bp.
+ *   sendto/sendmsg: destination; addrlen at least 8 + strlen(bp_eid) + 1.
+ *   recvfrom/recvmsg: source, when it is not a two-element ipn EID; the returned namelen is
+ *     8 + strlen + 1 (a 16-byte struct sockaddr_bp gets the first 16 bytes: check bp_scheme).
+ *   bind/connect: not supported (EAFNOSUPPORT): the node's own ID is an ipn node number. */
+#define BP_EID_TEXT_MAX 120
+struct sockaddr_bp_ext {
+    sa_family_t bp_family;      /* AF_BP */
+    uint16_t bp_pad;
+    bp_scheme_t bp_scheme;      /* BP_SCHEME_DTN or BP_SCHEME_EID */
+    char bp_eid[BP_EID_TEXT_MAX]; /* NUL-terminated EID text */
 };
 
 /* Send flags (sendto/sendmsg/send), upstream's values. Each of them shares its
@@ -138,6 +154,27 @@ static inline int bp_format_ipn(char *buf, size_t n, const struct sockaddr_bp *a
         return snprintf(buf, n, "?");
     return snprintf(buf, n, "ipn:%lu.%lu", (unsigned long)addr->bp_addr.ipn.node_id,
                     (unsigned long)addr->bp_addr.ipn.service_id);
+}
+
+/* Fill an extended address with an EID text ("dtn://node/svc" or "ipn:A.N.S").
+ * Returns the addrlen to pass, or 0 if the text does not fit. */
+static inline socklen_t bp_sockaddr_text(struct sockaddr_bp_ext *addr, const char *eid)
+{
+    size_t i, n = 0;
+    unsigned char *p = (unsigned char *)addr;
+    for (i = 0; i < sizeof *addr; i++)
+        p[i] = 0;
+    while (eid[n] != '\0')
+        n++;
+    if (n + 1 > sizeof addr->bp_eid)
+        return 0;
+    addr->bp_family = AF_BP;
+    addr->bp_scheme = (eid[0] == 'd' && eid[1] == 't' && eid[2] == 'n' && eid[3] == ':')
+                          ? BP_SCHEME_DTN
+                          : BP_SCHEME_EID;
+    for (i = 0; i < n; i++)
+        addr->bp_eid[i] = eid[i];
+    return (socklen_t)(offsetof(struct sockaddr_bp_ext, bp_eid) + n + 1);
 }
 
 /* Parse "ipn:N.S" (or "N.S") into addr. Returns 0, or -1 if the text is not

@@ -24,8 +24,12 @@ pub const RX_MAGIC: u32 = 0x5852_5042;
 pub const VERSION: u8 = 1;
 /// Size of [`TxHeader`] on the wire.
 pub const TX_HEADER_LEN: usize = 40;
-/// Size of [`RxHeader`] on the wire.
-pub const RX_HEADER_LEN: usize = 40;
+/// Size of [`RxHeader`] on the wire: 40 bytes of fields, then room for a source EID in text
+/// form ([`EID_TEXT_MAX`] bytes, NUL-padded) when it is not a two-element ipn EID. Fixed, so
+/// that the shim can scatter the header and the ADU in one read.
+pub const RX_HEADER_LEN: usize = 40 + EID_TEXT_MAX;
+/// Longest EID text carried in a record (`dtn://node/service`, `ipn:A.N.S`).
+pub const EID_TEXT_MAX: usize = 128;
 /// ADUs up to this size travel inside the SEQPACKET message; bigger ones in a memfd. Chosen to
 /// fit the default `SO_SNDBUF` (212992 bytes allows messages up to 212960).
 pub const INLINE_MAX: usize = 128 * 1024;
@@ -98,6 +102,9 @@ pub struct TxHeader {
     pub dest_service: u64,
     /// ADU length in bytes.
     pub len: u64,
+    /// Length of the destination EID text that follows the fixed header (0: the destination
+    /// is ipn:`dest_node`.`dest_service`). The text sits between the header and the ADU.
+    pub eid_len: u16,
 }
 
 impl TxHeader {
@@ -107,6 +114,7 @@ impl TxHeader {
         b[0..4].copy_from_slice(&TX_MAGIC.to_le_bytes());
         b[4] = self.kind.code();
         b[5] = VERSION;
+        b[6..8].copy_from_slice(&self.eid_len.to_le_bytes());
         b[8..12].copy_from_slice(&self.flags.to_le_bytes());
         b[12..16].copy_from_slice(&self.ack.to_le_bytes());
         b[16..24].copy_from_slice(&self.dest_node.to_le_bytes());
@@ -131,12 +139,18 @@ impl TxHeader {
             dest_node: u64_at(b, 16),
             dest_service: u64_at(b, 24),
             len: u64_at(b, 32),
+            eid_len: u16::from_le_bytes([b[6], b[7]]),
         };
-        let body = (msg_len - TX_HEADER_LEN) as u64;
-        let ok = match kind {
-            Kind::Inline => h.len == body,
-            Kind::Memfd | Kind::Ack => body == 0,
+        let Some(body) = (msg_len - TX_HEADER_LEN).checked_sub(h.eid_len as usize) else {
+            return Err(RecordError::BadLength);
         };
+        let body = body as u64;
+        let ok = h.eid_len as usize <= EID_TEXT_MAX
+            && match kind {
+                Kind::Inline => h.len == body,
+                Kind::Memfd => body == 0,
+                Kind::Ack => body == 0 && h.eid_len == 0,
+            };
         if ok {
             Ok(h)
         } else {
@@ -146,7 +160,7 @@ impl TxHeader {
 }
 
 /// Header of an engine → app data record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RxHeader {
     /// What follows ([`Kind::Inline`] or [`Kind::Memfd`]).
     pub kind: Kind,
@@ -159,15 +173,24 @@ pub struct RxHeader {
     pub src_service: u64,
     /// ADU length in bytes.
     pub len: u64,
+    /// The source EID as text when it is not a two-element ipn EID (`src_node`/`src_service`
+    /// are then 0); at most [`EID_TEXT_MAX`] − 1 bytes.
+    pub src_eid: Option<String>,
 }
 
 impl RxHeader {
-    /// Encodes the header.
+    /// Encodes the header. A source text longer than the room for it is left out (the ADU is
+    /// then delivered from ipn:0.0).
     pub fn encode(&self) -> [u8; RX_HEADER_LEN] {
         let mut b = [0u8; RX_HEADER_LEN];
         b[0..4].copy_from_slice(&RX_MAGIC.to_le_bytes());
         b[4] = self.kind.code();
         b[5] = VERSION;
+        if let Some(t) = &self.src_eid
+            && t.len() < EID_TEXT_MAX
+        {
+            b[40..40 + t.len()].copy_from_slice(t.as_bytes());
+        }
         b[8..12].copy_from_slice(&self.seq.to_le_bytes());
         b[16..24].copy_from_slice(&self.src_node.to_le_bytes());
         b[24..32].copy_from_slice(&self.src_service.to_le_bytes());
@@ -184,12 +207,16 @@ impl RxHeader {
             return Err(RecordError::BadMagic);
         }
         let kind = Kind::from_code(b[4]).ok_or(RecordError::BadKind)?;
+        let text = &b[40..RX_HEADER_LEN];
+        let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+        let src_eid = (end > 0).then(|| String::from_utf8_lossy(&text[..end]).into_owned());
         Ok(RxHeader {
             kind,
             seq: u32_at(b, 8),
             src_node: u64_at(b, 16),
             src_service: u64_at(b, 24),
             len: u64_at(b, 32),
+            src_eid,
         })
     }
 }
@@ -549,9 +576,16 @@ mod tests {
             dest_node: 20,
             dest_service: u64::MAX,
             len: 5,
+            eid_len: 0,
         };
         let b = h.encode();
         assert_eq!(TxHeader::decode(&b, TX_HEADER_LEN + 5), Ok(h));
+        let d = TxHeader { eid_len: 12, ..h };
+        assert_eq!(TxHeader::decode(&d.encode(), TX_HEADER_LEN + 12 + 5), Ok(d));
+        assert_eq!(
+            TxHeader::decode(&d.encode(), TX_HEADER_LEN + 5),
+            Err(RecordError::BadLength)
+        );
         assert_eq!(
             TxHeader::decode(&b, TX_HEADER_LEN + 4),
             Err(RecordError::BadLength)
@@ -579,8 +613,14 @@ mod tests {
             src_node: 10,
             src_service: 2,
             len: 1 << 24,
+            src_eid: None,
         };
-        assert_eq!(RxHeader::decode(&h.encode()), Ok(h));
+        assert_eq!(RxHeader::decode(&h.encode()), Ok(h.clone()));
+        let d = RxHeader {
+            src_eid: Some("dtn://node30/app".into()),
+            ..h.clone()
+        };
+        assert_eq!(RxHeader::decode(&d.encode()), Ok(d));
         assert_eq!(RxHeader::decode(&[0u8; 39]), Err(RecordError::Short));
     }
 

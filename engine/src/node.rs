@@ -80,6 +80,10 @@ const KNOWN_BLOCKS: [u64; 5] = [
 /// Memory the reassembler may hold for incomplete ADUs (at least twice the largest ADU).
 pub const REASSEMBLY_MAX_BYTES: usize = 64 << 20;
 
+/// Bytes reserved in [`Node::route_limits`] for the hop-count and bundle age blocks a bundle
+/// made here may carry (each at most 21 bytes with a CRC-32C).
+const OPTIONAL_BLOCKS: usize = 48;
+
 /// Status reports kept per local endpoint before the oldest are dropped.
 pub const REPORTS_MAX: usize = 1024;
 /// Bundles remembered (for the `send_seq` of the reports about them) before the oldest are
@@ -193,6 +197,8 @@ pub struct Adu {
     pub expires_ms: u64,
     /// The primary block of its bundle, kept only when the bundle asks for status reports.
     pub subject: Option<Box<PrimaryBlock>>,
+    /// The source EID as text when it is not a two-element ipn EID (`source` is then (0, 0)).
+    pub source_eid: Option<Box<str>>,
 }
 
 /// A bundle to hand to a convergence layer.
@@ -324,8 +330,8 @@ pub struct Node {
     /// ADUs for local endpoints that no socket is bound to (yet).
     waiting: HashMap<Endpoint, VecDeque<Adu>>,
     /// Bundles with no route, kept until their lifetime ends: (expiry, destination, bytes).
-    unrouted: VecDeque<(u64, Endpoint, Vec<u8>)>,
-    unrouted_warned: HashSet<Endpoint>,
+    unrouted: VecDeque<(u64, Eid, Vec<u8>)>,
+    unrouted_warned: HashSet<Eid>,
     transmits: VecDeque<Transmit>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
@@ -404,6 +410,9 @@ impl Node {
             .entries()
             .iter()
             .filter_map(|(p, hop)| {
+                let crate::route::Pattern::Ipn { node, service } = p else {
+                    return None;
+                };
                 let max = hop.max_bundle()?;
                 // Worst case of every variable-length field, so that the check never lets
                 // through an ADU whose bundle would not fit.
@@ -420,10 +429,12 @@ impl Node {
                     lifetime_ms: u64::MAX,
                     fragment: None,
                 };
-                let overhead = wire::encoded_len(&worst, Some(2), max, CrcType::Crc32c) - max;
+                // Plus room for the optional hop-count and age blocks.
+                let overhead = wire::encoded_len(&worst, Some(2), max, CrcType::Crc32c) - max
+                    + OPTIONAL_BLOCKS;
                 Some((
-                    p.node.as_u64(),
-                    p.service.as_u64(),
+                    node.as_u64(),
+                    service.as_u64(),
                     max.saturating_sub(overhead) as u64,
                 ))
             })
@@ -637,7 +648,7 @@ impl Node {
         }
     }
 
-    /// An application sent an ADU on socket `id` to `dest` with upstream `flags`.
+    /// An application sent an ADU on socket `id` to ipn:`dest` with upstream `flags`.
     pub fn app_send(
         &mut self,
         now_ms: u64,
@@ -646,6 +657,23 @@ impl Node {
         dest: Endpoint,
         payload: Payload,
     ) -> Result<(), ApiError> {
+        self.app_send_to(now_ms, id, flags, Eid::ipn(dest.0, dest.1), payload)
+    }
+
+    /// An application sent an ADU on socket `id` to any EID (`dtn:`, three-element `ipn:`).
+    pub fn app_send_to(
+        &mut self,
+        now_ms: u64,
+        id: u32,
+        flags: u32,
+        dest_eid: Eid,
+        payload: Payload,
+    ) -> Result<(), ApiError> {
+        let dest = match dest_eid {
+            Eid::Ipn { node, service } => (node, service),
+            Eid::Null => return Err(ApiError::Invalid),
+            _ => (u64::MAX, u64::MAX),
+        };
         if !send_flags::valid(flags) || dest.1 == 0 {
             return Err(ApiError::Invalid);
         }
@@ -679,10 +707,11 @@ impl Node {
             Some((0, 0)) => Eid::Null,
             Some((n, s)) => Eid::ipn(n, s),
         };
+        let local = matches!(dest_eid, Eid::Ipn { node, .. } if node == self.node);
         let primary = PrimaryBlock {
             flags: bundle_flags(flags, &opts),
             crc_type: opts.crc,
-            destination: Eid::ipn(dest.0, dest.1),
+            destination: dest_eid,
             source: Eid::ipn(source.0, source.1),
             report_to,
             creation: self.next_timestamp(now_ms),
@@ -693,7 +722,7 @@ impl Node {
         if wants_reports {
             self.remember_origin(source, primary.creation, id, send_seq);
         }
-        if dest.0 == self.node {
+        if local {
             self.counters.local += 1;
             let subject = wants_reports.then(|| Box::new(primary));
             self.deliver(
@@ -704,6 +733,7 @@ impl Node {
                     payload,
                     expires_ms,
                     subject,
+                    source_eid: None,
                 },
             );
             return Ok(());
@@ -718,7 +748,7 @@ impl Node {
             opts.crc,
             &mut bundle,
         );
-        self.route_new(now_ms, dest, expires_ms, bundle, &primary)
+        self.route_new(now_ms, expires_ms, bundle, &primary)
     }
 
     fn remember_origin(&mut self, source: Endpoint, ts: CreationTimestamp, id: u32, seq: u64) {
@@ -775,14 +805,14 @@ impl Node {
     fn route_new(
         &mut self,
         now_ms: u64,
-        dest: Endpoint,
         expires_ms: u64,
         bundle: Vec<u8>,
         primary: &PrimaryBlock,
     ) -> Result<(), ApiError> {
+        let dest = &primary.destination;
         if let Some(max) = self
             .routes
-            .lookup(dest.0, dest.1)
+            .lookup_eid(dest)
             .and_then(|hop| hop.max_bundle())
             && bundle.len() > max
         {
@@ -798,7 +828,7 @@ impl Node {
     fn route_fragments(
         &mut self,
         now_ms: u64,
-        dest: Endpoint,
+        dest: &Eid,
         expires_ms: u64,
         bundle: &[u8],
         max: usize,
@@ -814,10 +844,8 @@ impl Node {
             }
             Err(e) => {
                 crate::warn!(
-                    "cannot fragment a {}-byte bundle for ipn:{}.{}: {e}",
-                    bundle.len(),
-                    dest.0,
-                    dest.1
+                    "cannot fragment a {}-byte bundle for {dest}: {e}",
+                    bundle.len()
                 );
                 Err(ApiError::MsgSize)
             }
@@ -871,11 +899,11 @@ impl Node {
         );
         self.counters.reports_sent += 1;
         let expires_ms = now_ms.saturating_add(self.lifetime_ms);
-        self.route(now_ms, to, expires_ms, bundle);
+        self.route(now_ms, &Eid::ipn(to.0, to.1), expires_ms, bundle);
     }
 
-    fn route(&mut self, _now_ms: u64, dest: Endpoint, expires_ms: u64, bundle: Vec<u8>) {
-        match self.routes.lookup(dest.0, dest.1) {
+    fn route(&mut self, _now_ms: u64, dest: &Eid, expires_ms: u64, bundle: Vec<u8>) {
+        match self.routes.lookup_eid(dest) {
             Some(to) => self.transmits.push_back(Transmit {
                 to,
                 bundle,
@@ -883,14 +911,12 @@ impl Node {
             }),
             None => {
                 // One warning per destination, not one per bundle.
-                if self.unrouted_warned.insert(dest) {
+                if self.unrouted_warned.insert(dest.clone()) {
                     crate::warn!(
-                        "no route to ipn:{}.{}: its bundles are held until their lifetime ends",
-                        dest.0,
-                        dest.1
+                        "no route to {dest}: its bundles are held until their lifetime ends"
                     );
                 }
-                self.unrouted.push_back((expires_ms, dest, bundle));
+                self.unrouted.push_back((expires_ms, dest.clone(), bundle));
             }
         }
     }
@@ -938,17 +964,10 @@ impl Node {
             p.destination,
             p.flags
         );
-        let Eid::Ipn { node, service } = p.destination else {
-            *self
-                .counters
-                .malformed
-                .entry("unsupported_eid")
-                .or_insert(0) += 1;
-            crate::warn!(
-                "dropped a bundle from {from} for {}: only ipn destinations are served",
-                p.destination
-            );
-            return;
+        // This node has only an ipn node ID: any other destination is another node's.
+        let (node, service) = match p.destination {
+            Eid::Ipn { node, service } => (node, service),
+            _ => (u64::MAX, u64::MAX),
         };
         let age = wire::editor::bundle_age(&bytes, &b);
         let expires_ms = if p.creation.time == 0 {
@@ -1034,17 +1053,19 @@ impl Node {
             }
         };
         if node != self.node {
-            self.forward(now_ms, (node, service), expires_ms, bytes, b);
+            self.forward(now_ms, expires_ms, bytes, b);
             return;
         }
         if p.flags & wire::flags::ADMIN_RECORD != 0 {
             self.admin_record(from, (node, service), &p, b.payload(&bytes));
             return;
         }
-        let source = match p.source {
-            Eid::Ipn { node, service } => (node, service),
-            // Anonymous and dtn sources are delivered with source ipn:0.0.
-            _ => (0, 0),
+        // Other sources than two-element ipn reach the application as text (an extended
+        // address); anonymous bundles come from ipn:0.0.
+        let (source, source_eid) = match &p.source {
+            Eid::Ipn { node, service } => ((*node, *service), None),
+            Eid::Null => ((0, 0), None),
+            other => ((0, 0), Some(other.to_string().into_boxed_str())),
         };
         let wants = p.flags & wire::flags::STATUS_REPORTS != 0;
         if p.fragment.is_some() {
@@ -1063,6 +1084,7 @@ impl Node {
                             payload: Payload::whole(whole.payload),
                             expires_ms,
                             subject,
+                            source_eid,
                         },
                     );
                 }
@@ -1083,23 +1105,18 @@ impl Node {
                 payload,
                 expires_ms,
                 subject: wants.then(|| Box::new(p)),
+                source_eid,
             },
         );
     }
 
     /// Forwards a received bundle: previous node, hop count and age updated (RFC 9171 §5.4),
     /// other bytes unchanged; fragmented if the next hop needs it.
-    fn forward(
-        &mut self,
-        now_ms: u64,
-        dest: Endpoint,
-        expires_ms: u64,
-        bytes: Vec<u8>,
-        b: wire::Bundle,
-    ) {
-        let Some(hop) = self.routes.lookup(dest.0, dest.1) else {
+    fn forward(&mut self, now_ms: u64, expires_ms: u64, bytes: Vec<u8>, b: wire::Bundle) {
+        let dest = b.primary.destination.clone();
+        let Some(hop) = self.routes.lookup_eid(&dest) else {
             self.counters.no_route += 1;
-            crate::warn!("deleted a bundle for ipn:{}.{}: no route", dest.0, dest.1);
+            crate::warn!("deleted a bundle for {dest}: no route");
             self.report(
                 now_ms,
                 &b.primary,
@@ -1139,10 +1156,8 @@ impl Node {
         {
             if b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
                 crate::warn!(
-                    "deleted a {}-byte bundle for ipn:{}.{}: must not be fragmented and the next hop carries {max}",
-                    edited.len(),
-                    dest.0,
-                    dest.1
+                    "deleted a {}-byte bundle for {dest}: must not be fragmented and the next hop carries {max}",
+                    edited.len()
                 );
                 self.report(
                     now_ms,
@@ -1154,14 +1169,14 @@ impl Node {
                 return;
             }
             if self
-                .route_fragments(now_ms, dest, expires_ms, &edited, max)
+                .route_fragments(now_ms, &dest, expires_ms, &edited, max)
                 .is_err()
             {
                 crate::warn!("deleted a bundle that could not be fragmented");
             }
             return;
         }
-        self.route(now_ms, dest, expires_ms, edited);
+        self.route(now_ms, &dest, expires_ms, edited);
     }
 
     /// An administrative record for a local endpoint: status reports go to its error queue.

@@ -70,21 +70,58 @@ impl Part {
     }
 }
 
-/// An ipn EID pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pattern {
-    /// Node part.
-    pub node: Part,
-    /// Service part.
-    pub service: Part,
+/// An EID pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// `ipn:N.S`, `ipn:N.*` or `ipn:*.*`.
+    Ipn {
+        /// Node part.
+        node: Part,
+        /// Service part.
+        service: Part,
+    },
+    /// Any other EID text (`dtn://node/svc`, `ipn:A.N.S`): exact, or a prefix when the
+    /// pattern ends with `*` (`dtn://node/*`).
+    Text {
+        /// The text, without the trailing `*`.
+        text: String,
+        /// Whether it is a prefix.
+        prefix: bool,
+    },
 }
 
 impl Pattern {
-    /// Parses `ipn:N.S`, `ipn:N.*` or `ipn:*.*`.
+    /// Parses `ipn:N.S`, `ipn:N.*`, `ipn:*.*`, or a `dtn:` (or three-element `ipn:`) EID
+    /// optionally ending with `*`.
     pub fn parse(s: &str) -> Result<Pattern, String> {
         let s = s.trim();
-        let bad = || format!("'{s}' is not an EID pattern (expected ipn:N.S, ipn:N.* or ipn:*.*)");
+        let bad = || {
+            format!(
+                "'{s}' is not an EID pattern (expected ipn:N.S, ipn:N.*, ipn:*.* or dtn://node/...)"
+            )
+        };
+        if let Some(rest) = s.strip_prefix("dtn:") {
+            if !rest.starts_with("//") || rest.len() <= 2 {
+                return Err(bad());
+            }
+            let (text, prefix) = match s.strip_suffix('*') {
+                Some(t) => (t.to_string(), true),
+                None => (s.to_string(), false),
+            };
+            return Ok(Pattern::Text { text, prefix });
+        }
         let rest = s.strip_prefix("ipn:").ok_or_else(bad)?;
+        let parts: Vec<&str> = rest.split('.').collect();
+        if parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty())
+        {
+            return Ok(Pattern::Text {
+                text: s.to_string(),
+                prefix: false,
+            });
+        }
         let (n, sv) = rest.split_once('.').ok_or_else(bad)?;
         let part = |p: &str| -> Result<Part, String> {
             if p == "*" {
@@ -100,16 +137,39 @@ impl Pattern {
         if node == Part::Any && service != Part::Any {
             return Err(bad());
         }
-        Ok(Pattern { node, service })
+        Ok(Pattern::Ipn { node, service })
     }
 
     /// Whether the pattern matches ipn:`node`.`service`.
     pub fn matches(&self, node: u64, service: u64) -> bool {
-        self.node.matches(node) && self.service.matches(service)
+        match self {
+            Pattern::Ipn {
+                node: n,
+                service: s,
+            } => n.matches(node) && s.matches(service),
+            Pattern::Text { .. } => false,
+        }
+    }
+
+    /// Whether the pattern matches an EID given as text (not a two-element ipn EID).
+    pub fn matches_text(&self, eid: &str) -> bool {
+        match self {
+            Pattern::Text { text, prefix: true } => eid.starts_with(text.as_str()),
+            Pattern::Text {
+                text,
+                prefix: false,
+            } => eid == text,
+            Pattern::Ipn { .. } => false,
+        }
     }
 
     fn specificity(&self) -> u8 {
-        matches!(self.node, Part::Num(_)) as u8 + matches!(self.service, Part::Num(_)) as u8
+        match self {
+            Pattern::Ipn { node, service } => {
+                matches!(node, Part::Num(_)) as u8 + matches!(service, Part::Num(_)) as u8
+            }
+            Pattern::Text { prefix, .. } => 2 - *prefix as u8,
+        }
     }
 }
 
@@ -132,6 +192,21 @@ impl Routes {
             .iter()
             .find(|(p, _)| p.matches(node, service))
             .map(|(_, a)| *a)
+    }
+
+    /// Next hop for any EID.
+    pub fn lookup_eid(&self, eid: &crate::wire::Eid) -> Option<ClaAddr> {
+        match eid {
+            crate::wire::Eid::Ipn { node, service } => self.lookup(*node, *service),
+            crate::wire::Eid::Null => None,
+            other => {
+                let t = other.to_string();
+                self.entries
+                    .iter()
+                    .find(|(p, _)| p.matches_text(&t))
+                    .map(|(_, a)| *a)
+            }
+        }
     }
 
     /// All entries, most specific first.

@@ -2,10 +2,13 @@
 //! output drained. Nothing may panic.
 //!
 //! The node is ipn:20 with a socket bound to ipn:20.1, a route for everything else, and
-//! status reports as the default configuration sets them. The input goes in twice: whole, as
-//! one bundle, then split into bundles by 2-byte big-endian length prefixes
-//! (`[len][bytes][len][bytes]...`), received one after the other with the clock moving on,
-//! so that state carried between bundles (queues, reports, reassembly) is exercised.
+//! status reports as the default configuration sets them; an input of odd length runs it with
+//! `strict_crc` (primary block CRC required), one whose length has bit 1 set with `age_block`.
+//! The input goes in twice: whole, as one bundle, then split into bundles by 2-byte big-endian
+//! length prefixes (`[len][bytes][len][bytes]...`), received one after the other with the
+//! clock moving on, so that state carried between bundles (queues, reports, reassembly) is
+//! exercised. After each bundle every output is drained: transmissions, ADUs for the socket
+//! (acknowledged every other time) and status reports for it.
 #![no_main]
 
 use engine::config::Config;
@@ -17,8 +20,9 @@ use libfuzzer_sys::fuzz_target;
 /// DTN time (ms) of the first reception: 2025-05-09, when the seed bundles are alive.
 const START_MS: u64 = 800_000_000_000;
 
-fn drain(node: &mut Node, ack: bool) {
+fn drain(node: &mut Node, socket: u32, ack: bool) {
     while node.poll_transmit().is_some() {}
+    while node.take_report(socket, false).is_some() {}
     while let Some(id) = node.poll_ready_socket() {
         let mut last = None;
         while let Some((seq, adu)) = node.peek_ready(id) {
@@ -40,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
             Pattern::parse("ipn:*.*").expect("pattern"),
             ClaAddr::parse("udp:127.0.0.1:4556").expect("address"),
         )]),
+        strict_crc: data.len() & 1 == 1,
+        age_block: data.len() & 2 == 2,
         ..Default::default()
     };
     let mut node = Node::new(&cfg);
@@ -47,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     node.bind(id, 20, 1).expect("bind ipn:20.1");
 
     node.cla_receive(START_MS, "fuzz", data.to_vec());
-    drain(&mut node, false);
+    drain(&mut node, id, false);
 
     let mut now = START_MS;
     let mut rest = data;
@@ -56,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
         let (bundle, tail) = tail.split_at(len);
         node.cla_receive(now, "fuzz", bundle.to_vec());
-        drain(&mut node, n % 2 == 0);
+        drain(&mut node, id, n % 2 == 0);
         now += 997;
         n += 1;
         rest = tail;
@@ -64,5 +70,5 @@ fuzz_target!(|data: &[u8]| {
     // Time passes past every lifetime the seeds carry; the bound socket goes away.
     node.expire(now + 2 * 3_600_000);
     node.app_closed(id);
-    drain(&mut node, true);
+    drain(&mut node, id, true);
 });

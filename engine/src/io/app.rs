@@ -8,6 +8,7 @@ use super::{APP_BASE, Engine};
 use crate::api::{self, Kind, RxHeader, TxHeader};
 use crate::node::Payload;
 use crate::time;
+use crate::wire::Eid;
 use mio::Interest;
 use mio::unix::SourceFd;
 use nix::errno::Errno;
@@ -108,9 +109,24 @@ impl Engine {
         if h.ack != 0 {
             self.node.app_ack(id, h.ack);
         }
+        let body = api::TX_HEADER_LEN + h.eid_len as usize;
+        let dest = if h.eid_len == 0 {
+            Eid::ipn(h.dest_node, h.dest_service)
+        } else {
+            match std::str::from_utf8(&msg[api::TX_HEADER_LEN..body])
+                .ok()
+                .and_then(|t| t.parse::<Eid>().ok())
+            {
+                Some(e) => e,
+                None => {
+                    crate::warn!("socket {id}: record with an unreadable destination EID dropped");
+                    return;
+                }
+            }
+        };
         let payload = match h.kind {
             Kind::Ack => return,
-            Kind::Inline => Payload::whole(msg[api::TX_HEADER_LEN..].to_vec()),
+            Kind::Inline => Payload::whole(msg[body..].to_vec()),
             Kind::Memfd => match fds.first().map(|&f| read_memfd(f, h.len)) {
                 Some(Ok(v)) => Payload::whole(v),
                 Some(Err(e)) => {
@@ -124,10 +140,7 @@ impl Engine {
             },
         };
         let now = time::now_ms();
-        if let Err(e) = self
-            .node
-            .app_send(now, id, h.flags, (h.dest_node, h.dest_service), payload)
-        {
+        if let Err(e) = self.node.app_send_to(now, id, h.flags, dest, payload) {
             crate::warn!("socket {id}: send refused by the node: errno {}", e.errno());
         }
     }
@@ -149,6 +162,7 @@ impl Engine {
                 src_node,
                 src_service,
                 len: len as u64,
+                src_eid: adu.source_eid.as_deref().map(str::to_string),
             };
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
             let r = if len <= api::INLINE_MAX {

@@ -24,6 +24,9 @@ unsafe fn set_bp(id: u32, name: c_int, val: *const c_void, len: socklen_t) -> Re
         return Err(libc::EFAULT);
     }
     let name = name as u32;
+    if !(opt::LIFETIME..=opt::ACK_REQUESTED).contains(&name) {
+        return Err(libc::ENOPROTOOPT);
+    }
     let (a, b) = if name == opt::REPORT_TO {
         // SAFETY: forwarded contract.
         let Some(x) = (unsafe { sa::read(val.cast(), len) }) else {
@@ -98,7 +101,13 @@ fn get_bp(o: &BpOpts, bound: Option<(u32, u32)>, name: c_int) -> Result<([u8; 16
             };
             l.min(c_int::MAX as u64) as c_int
         }
-        opt::PRIORITY => o.priority.max(1),
+        opt::PRIORITY => {
+            if o.priority < 0 {
+                1
+            } else {
+                o.priority
+            }
+        }
         opt::REPORT_TO => {
             let (n, s) = o.report_to.or(bound).unwrap_or((0, 0));
             b[0..2].copy_from_slice(&(AF_BP as u16).to_ne_bytes());

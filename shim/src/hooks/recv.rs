@@ -122,7 +122,12 @@ pub unsafe fn bp_recv(
         }
     };
     // SAFETY: forwarded from the caller.
-    unsafe { sa::write(name, namelen, h.src_node as u32, h.src_service as u32) };
+    unsafe {
+        match &h.src_eid {
+            Some(t) => sa::write_text(name, namelen, t),
+            None => sa::write(name, namelen, h.src_node as u32, h.src_service as u32),
+        }
+    };
     if !msg_flags.is_null() {
         // SAFETY: the caller's flags slot.
         unsafe { *msg_flags = if truncated { libc::MSG_TRUNC } else { 0 } };

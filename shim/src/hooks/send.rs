@@ -31,15 +31,19 @@ pub unsafe fn bp_send(
 ) -> ssize_t {
     let dest = if addr.is_null() {
         match fdtable::with_sock(id, |s| s.peer).flatten() {
-            Some(p) => p,
+            Some((n, s)) => sa::Dest::Ipn(n, s),
             None => return fail(libc::EDESTADDRREQ),
         }
     } else {
         // SAFETY: forwarded from the caller.
-        match unsafe { sa::destination(addr, addrlen) } {
+        match unsafe { sa::any_destination(addr, addrlen) } {
             Ok(d) => d,
             Err(e) => return fail(e),
         }
+    };
+    let (dest, text) = match dest {
+        sa::Dest::Ipn(n, s) => ((n, s), None),
+        sa::Dest::Text(t) => ((0, 0), Some(t)),
     };
     let bpflags = flags as u32 & send_flags::ALL;
     if !send_flags::valid(bpflags) {
@@ -63,7 +67,7 @@ pub unsafe fn bp_send(
     }
     // A bundle too big for its next hop is fragmented by the node, unless the socket forbids it.
     let mnf = fdtable::with_sock(id, |s| s.bp.must_not_fragment != 0).unwrap_or(false);
-    if mnf && !fits_route(dest, len) {
+    if mnf && text.is_none() && !fits_route(dest, len) {
         return fail(libc::EMSGSIZE);
     }
     if len == 0 {
@@ -85,25 +89,32 @@ pub unsafe fn bp_send(
         dest_node: dest.0 as u64,
         dest_service: dest.1 as u64,
         len: len as u64,
+        eid_len: text.as_ref().map_or(0, |t| t.len() as u16),
     };
+    let tb: &[u8] = text.as_ref().map_or(&[], |t| t.as_bytes());
     let r = if len <= INLINE_MAX {
         let hb = h.encode();
         let mut stack = [iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
-        }; STACK_IOV + 1];
+        }; STACK_IOV + 2];
         let mut heap;
         let all: &mut [iovec] = if iovs.len() <= STACK_IOV {
-            &mut stack[..iovs.len() + 1]
+            &mut stack[..iovs.len() + 2]
         } else {
-            heap = vec![stack[0]; iovs.len() + 1];
+            heap = vec![stack[0]; iovs.len() + 2];
             &mut heap[..]
         };
         all[0] = iovec {
             iov_base: hb.as_ptr() as *mut c_void,
             iov_len: TX_HEADER_LEN,
         };
-        all[1..].copy_from_slice(iovs);
+        // The destination text (empty for ipn) sits between the header and the ADU.
+        all[1] = iovec {
+            iov_base: tb.as_ptr() as *mut c_void,
+            iov_len: tb.len(),
+        };
+        all[2..].copy_from_slice(iovs);
         // SAFETY: msghdr is plain data; its pointers refer to live buffers below.
         let mut msg: msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = all.as_mut_ptr();
@@ -112,7 +123,7 @@ pub unsafe fn bp_send(
         unsafe { call::sendmsg(fd, &msg, kflags) }
     } else {
         h.kind = Kind::Memfd;
-        match send_memfd(fd, &h, iovs, kflags) {
+        match send_memfd(fd, &h, tb, iovs, kflags) {
             Ok(()) => 0,
             Err(e) => return fail(e),
         }
@@ -146,7 +157,13 @@ fn fits_route(dest: (u32, u32), len: usize) -> bool {
 }
 
 /// Sends an ADU too big for one message: written into a memfd, passed with the header.
-fn send_memfd(fd: c_int, h: &TxHeader, iovs: &[iovec], kflags: c_int) -> Result<(), i32> {
+fn send_memfd(
+    fd: c_int,
+    h: &TxHeader,
+    text: &[u8],
+    iovs: &[iovec],
+    kflags: c_int,
+) -> Result<(), i32> {
     // SAFETY: the name is a NUL-terminated literal.
     let m = unsafe { libc::memfd_create(c"bpshim-adu".as_ptr(), libc::MFD_CLOEXEC) };
     if m < 0 {
@@ -177,7 +194,9 @@ fn send_memfd(fd: c_int, h: &TxHeader, iovs: &[iovec], kflags: c_int) -> Result<
             off += n as i64;
         }
     }
-    let r = send_record_with_fd(fd, &h.encode(), m, kflags);
+    let mut body = h.encode().to_vec();
+    body.extend_from_slice(text);
+    let r = send_record_with_fd(fd, &body, m, kflags);
     engine::close_fd(m);
     r
 }

@@ -162,6 +162,7 @@ pub fn send_ack(fd: c_int, seq: u32) {
         dest_node: 0,
         dest_service: 0,
         len: 0,
+        eid_len: 0,
     }
     .encode();
     // SAFETY: `h` is a live buffer of TX_HEADER_LEN bytes.
