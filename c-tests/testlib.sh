@@ -40,10 +40,12 @@ on_node() {
     local node=$1 port=$2 route=$3
     shift 3
     if [ -n "$route" ]; then
-        env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS BP_NODE="ipn:$node.0" \
+        env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS -u BP_STORE \
+            -u BP_AGE_BLOCK -u BP_STRICT_CRC BP_NODE="ipn:$node.0" \
             BP_CLA="udp:127.0.0.1:$port" BP_ROUTE="$route" LD_PRELOAD="$SHIM" "$@"
     else
-        env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_ROUTE BP_NODE="ipn:$node.0" \
+        env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS -u BP_STORE \
+            -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_ROUTE BP_NODE="ipn:$node.0" \
             BP_CLA="udp:127.0.0.1:$port" LD_PRELOAD="$SHIM" "$@"
     fi
 }

@@ -819,9 +819,14 @@ impl Node {
             if primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
                 return Err(ApiError::MsgSize);
             }
-            return self.route_fragments(now_ms, dest, expires_ms, &bundle, max);
+            self.route_fragments(now_ms, dest, expires_ms, &bundle, max)?;
+        } else {
+            self.route(now_ms, dest, expires_ms, bundle);
         }
-        self.route(now_ms, dest, expires_ms, bundle);
+        if self.routes.lookup_eid(dest).is_some() {
+            // The source node forwards its own bundles too (RFC 9171 §5.4).
+            self.report(now_ms, primary, ReportKind::Forwarded, reason::NO_INFO, false);
+        }
         Ok(())
     }
 
