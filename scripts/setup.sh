@@ -29,4 +29,8 @@ if ! command -v cargo >/dev/null; then
     fi
 fi
 
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+# The fuzzer driver of scripts/fuzz.sh (stable toolchain, no sanitizer).
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
 "$repo/scripts/pyd3tn/setup.sh"
