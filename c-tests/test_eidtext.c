@@ -96,7 +96,13 @@ static void expect_send_err(int fd, const char *eid, int scheme, int err, const 
         harness_fail(file, line, e,
                      "sendmsg scheme %d \"%s\" (%s): got ret=%zd, want -1 with errno %d (%s)",
                      scheme, eid, why, r, err, strerror(err));
-    printf("   scheme %d \"%s\": errno %d (%s)\n", scheme, eid, err, why);
+    char shown[64];
+    size_t k = 0;
+    for (const char *c = eid; *c && k + 5 < sizeof shown; c++)
+        k += (size_t)snprintf(shown + k, sizeof shown - k,
+                              (*c >= 0x20 && *c < 0x7f) ? "%c" : "\\x%02x", (unsigned char)*c);
+    shown[k] = '\0';
+    printf("   scheme %d \"%s\": errno %d (%s)\n", scheme, shown, err, why);
 }
 #define EXPECT_SEND_ERR(fd, eid, scheme, err, why)                                        \
     expect_send_err((fd), (eid), (scheme), (err), (why), __FILE__, __LINE__)

@@ -174,28 +174,39 @@ pub struct RxHeader {
     /// ADU length in bytes.
     pub len: u64,
     /// The source EID as text when it is not a two-element ipn EID (`src_node`/`src_service`
-    /// are then 0); at most [`EID_TEXT_MAX`] − 1 bytes.
+    /// are then 0). Only its first [`EID_TEXT_MAX`] − 1 bytes travel; the shim learns the
+    /// full length from the header, so that the application sees that its name was cut.
     pub src_eid: Option<String>,
 }
 
 impl RxHeader {
-    /// Encodes the header. A source text longer than the room for it is left out (the ADU is
-    /// then delivered from ipn:0.0).
+    /// Encodes the header. Of a source text longer than the room for it, the first
+    /// [`EID_TEXT_MAX`] − 1 bytes are written, and its full length (bytes 12..16).
     pub fn encode(&self) -> [u8; RX_HEADER_LEN] {
         let mut b = [0u8; RX_HEADER_LEN];
         b[0..4].copy_from_slice(&RX_MAGIC.to_le_bytes());
         b[4] = self.kind.code();
         b[5] = VERSION;
-        if let Some(t) = &self.src_eid
-            && t.len() < EID_TEXT_MAX
-        {
-            b[40..40 + t.len()].copy_from_slice(t.as_bytes());
+        if let Some(t) = &self.src_eid {
+            let n = t.len().min(EID_TEXT_MAX - 1);
+            b[40..40 + n].copy_from_slice(&t.as_bytes()[..n]);
+            b[12..16].copy_from_slice(&(t.len().min(u32::MAX as usize) as u32).to_le_bytes());
         }
         b[8..12].copy_from_slice(&self.seq.to_le_bytes());
         b[16..24].copy_from_slice(&self.src_node.to_le_bytes());
         b[24..32].copy_from_slice(&self.src_service.to_le_bytes());
         b[32..40].copy_from_slice(&self.len.to_le_bytes());
         b
+    }
+
+    /// Full length of the source EID text (which may be longer than what [`RxHeader::src_eid`]
+    /// holds after decoding); 0 when there is none.
+    pub fn src_eid_len(b: &[u8]) -> usize {
+        if b.len() < 16 {
+            0
+        } else {
+            u32_at(b, 12) as usize
+        }
     }
 
     /// Decodes a header (the shim calls this on what it received).
@@ -620,7 +631,19 @@ mod tests {
             src_eid: Some("dtn://node30/app".into()),
             ..h.clone()
         };
-        assert_eq!(RxHeader::decode(&d.encode()), Ok(d));
+        assert_eq!(RxHeader::decode(&d.encode()), Ok(d.clone()));
+        assert_eq!(RxHeader::src_eid_len(&d.encode()), 16);
+        let long = format!("dtn://node30/{}", "x".repeat(200));
+        let l = RxHeader {
+            src_eid: Some(long.clone()),
+            ..h.clone()
+        };
+        let e = l.encode();
+        assert_eq!(RxHeader::src_eid_len(&e), long.len());
+        assert_eq!(
+            RxHeader::decode(&e).unwrap().src_eid.as_deref(),
+            Some(&long[..EID_TEXT_MAX - 1])
+        );
         assert_eq!(RxHeader::decode(&[0u8; 39]), Err(RecordError::Short));
     }
 

@@ -825,7 +825,13 @@ impl Node {
         }
         if self.routes.lookup_eid(dest).is_some() {
             // The source node forwards its own bundles too (RFC 9171 §5.4).
-            self.report(now_ms, primary, ReportKind::Forwarded, reason::NO_INFO, false);
+            self.report(
+                now_ms,
+                primary,
+                ReportKind::Forwarded,
+                reason::NO_INFO,
+                false,
+            );
         }
         Ok(())
     }

@@ -166,12 +166,14 @@ pub unsafe fn any_destination(addr: *const sockaddr, len: socklen_t) -> Result<D
     }
 }
 
-/// Writes an EID given as text (`struct sockaddr_bp_ext`): `min(*len, 8 + text + NUL)` bytes,
-/// then `*len` = the full size, as the kernel does for a name that does not fit.
+/// Writes an EID given as text (`struct sockaddr_bp_ext`) as the kernel writes a name:
+/// `min(*len, 8 + text + NUL)` bytes, then `*len` = 8 + `full_len` + 1, the size the whole name
+/// needs, so that a caller whose buffer was too small sees it (`text` may hold only the first
+/// bytes of a longer EID of `full_len` bytes).
 ///
 /// # Safety
 /// As for [`write`].
-pub unsafe fn write_text(addr: *mut c_void, len: *mut socklen_t, text: &str) {
+pub unsafe fn write_text(addr: *mut c_void, len: *mut socklen_t, text: &str, full_len: usize) {
     if addr.is_null() || len.is_null() {
         return;
     }
@@ -180,16 +182,16 @@ pub unsafe fn write_text(addr: *mut c_void, len: *mut socklen_t, text: &str) {
     } else {
         SCHEME_EID
     };
-    let t = &text.as_bytes()[..text.len().min(EXT_LEN - TEXT_OFFSET - 1)];
-    let mut b = [0u8; EXT_LEN];
+    let t = text.as_bytes();
+    let mut b = vec![0u8; TEXT_OFFSET + t.len() + 1];
     b[0..2].copy_from_slice(&(AF_BP as u16).to_ne_bytes());
     b[4..8].copy_from_slice(&scheme.to_ne_bytes());
     b[TEXT_OFFSET..TEXT_OFFSET + t.len()].copy_from_slice(t);
-    let full = TEXT_OFFSET + t.len() + 1;
+    let full = TEXT_OFFSET + full_len.max(t.len()) + 1;
     // SAFETY: `len` is valid; `addr` has room for `*len` bytes.
     unsafe {
-        let n = (*len as usize).min(full);
+        let n = (*len as usize).min(b.len());
         std::ptr::copy_nonoverlapping(b.as_ptr(), addr as *mut u8, n);
-        *len = full as socklen_t;
+        *len = full.min(socklen_t::MAX as usize) as socklen_t;
     }
 }

@@ -124,7 +124,7 @@ pub unsafe fn bp_recv(
     // SAFETY: forwarded from the caller.
     unsafe {
         match &h.src_eid {
-            Some(t) => sa::write_text(name, namelen, t),
+            Some(t) => sa::write_text(name, namelen, t, RxHeader::src_eid_len(&hb)),
             None => sa::write(name, namelen, h.src_node as u32, h.src_service as u32),
         }
     };
