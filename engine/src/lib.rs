@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cla;
 pub mod config;
 pub mod fragment;
 pub mod io;

@@ -1,0 +1,6 @@
+//! Convergence layers, sans-IO: framing codecs and session state machines that turn bundles
+//! into bytes for a stream and back. The sockets that carry them live in [`crate::io`].
+//!
+//! - [`tcpcl`]: TCP convergence layer version 4 (RFC 9174).
+
+pub mod tcpcl;

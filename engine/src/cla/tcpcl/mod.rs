@@ -1,0 +1,1 @@
+//! TCPCLv4 (RFC 9174). (being written)
