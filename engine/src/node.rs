@@ -950,7 +950,7 @@ impl Node {
     }
 
     /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6).
-    pub fn cla_receive(&mut self, now_ms: u64, from: &str, bytes: Vec<u8>) {
+    pub fn cla_receive(&mut self, now_ms: u64, from: impl std::fmt::Display, bytes: Vec<u8>) {
         self.clock_ms = now_ms;
         let opts = wire::ParseOptions {
             require_primary_crc: self.strict_crc,
@@ -1191,7 +1191,13 @@ impl Node {
     }
 
     /// An administrative record for a local endpoint: status reports go to its error queue.
-    fn admin_record(&mut self, from: &str, to: Endpoint, p: &PrimaryBlock, adu: &[u8]) {
+    fn admin_record(
+        &mut self,
+        from: impl std::fmt::Display,
+        to: Endpoint,
+        p: &PrimaryBlock,
+        adu: &[u8],
+    ) {
         match wire::admin::decode_admin(adu) {
             Ok(wire::admin::AdminRecord::StatusReport(r)) => {
                 let t = |x: Option<Option<u64>>| x.flatten().unwrap_or(0);

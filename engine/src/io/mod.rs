@@ -135,7 +135,7 @@ impl Engine {
                 } else {
                     let i = t - UDP_BASE;
                     if ev.is_readable() {
-                        self.udp.receive(i, &mut self.node, &mut self.scratch);
+                        self.udp.receive(i, &mut self.node);
                     }
                     if ev.is_writable() {
                         self.udp.writable(i);

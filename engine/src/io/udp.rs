@@ -7,11 +7,26 @@ use crate::route::ClaAddr;
 use crate::time;
 use mio::net::UdpSocket;
 use mio::{Interest, Poll, Token};
-use std::io::ErrorKind;
+use nix::sys::socket::MsgFlags;
 use std::net::SocketAddr;
 
 /// Receive buffer asked for each socket: bursts of large bundles must not overflow it.
 const RCVBUF: usize = 8 << 20;
+
+/// Datagrams read or written per system call.
+pub const BATCH: usize = 32;
+
+/// Where a datagram came from, formatted only if a log line needs it.
+struct From(Option<SocketAddr>);
+
+impl std::fmt::Display for From {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "udp:{a}"),
+            None => f.write_str("udp:?"),
+        }
+    }
+}
 
 /// Largest burst the pacing lets through at once (bytes).
 const BURST: f64 = 256.0 * 1024.0;
@@ -29,6 +44,8 @@ pub struct Udp {
     refilled: Option<std::time::Instant>,
     /// When pacing holds bundles back: the time they may go.
     paced_until: Option<std::time::Instant>,
+    /// Receive buffers, one per datagram of a batch.
+    bufs: Vec<Vec<u8>>,
 }
 
 impl Udp {
@@ -121,26 +138,67 @@ impl Udp {
         self.paced_until
     }
 
-    /// Sends the node's queued bundles until a socket is full.
+    /// Sends the node's queued bundles until a socket is full, up to [`BATCH`] datagrams per
+    /// system call.
     pub fn send_all(&mut self, node: &mut Node, poll: &Poll) {
-        while let Some(t) = node.poll_transmit() {
-            if !self.pace(t.bundle.len()) {
-                node.unpoll_transmit(t);
-                return;
-            }
-            let ClaAddr::Udp(to) = t.to;
-            let Some(i) = self.sender_for(to, poll) else {
-                self.send_errors += 1;
-                continue;
-            };
-            if self.blocked[i] {
-                node.unpoll_transmit(t);
-                return;
-            }
-            match self.socks[i].send_to(&t.bundle, to) {
-                Ok(_) => crate::debug!("sent a {}-byte bundle to udp:{to}", t.bundle.len()),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+        use nix::sys::socket::{MultiHeaders, SockaddrStorage, sendmmsg};
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+        let mut headers: Option<MultiHeaders<SockaddrStorage>> = None;
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut sock = None;
+            while batch.len() < BATCH {
+                let Some(t) = node.poll_transmit() else {
+                    break;
+                };
+                let ClaAddr::Udp(to) = t.to;
+                let Some(i) = self.sender_for(to, poll) else {
+                    self.send_errors += 1;
+                    continue;
+                };
+                // One batch, one socket; a blocked socket waits for writable.
+                if sock.is_some_and(|j| j != i) || self.blocked[i] || !self.pace(t.bundle.len()) {
                     node.unpoll_transmit(t);
+                    break;
+                }
+                sock = Some(i);
+                batch.push(t);
+            }
+            let Some(i) = sock else {
+                return;
+            };
+            let fd = self.socks[i].as_raw_fd();
+            let addrs: Vec<Option<SockaddrStorage>> = batch
+                .iter()
+                .map(|t| {
+                    let ClaAddr::Udp(to) = t.to;
+                    Some(SockaddrStorage::from(to))
+                })
+                .collect();
+            let slices: Vec<[IoSlice<'_>; 1]> =
+                batch.iter().map(|t| [IoSlice::new(&t.bundle)]).collect();
+            let h = headers.get_or_insert_with(|| MultiHeaders::preallocate(BATCH, None));
+            let r = sendmmsg(fd, h, slices.iter(), &addrs, [], MsgFlags::MSG_DONTWAIT)
+                .map(|res| res.count());
+            drop(slices);
+            let (sent, err) = match r {
+                Ok(n) => (n, None),
+                Err(e) => (0, Some(e)),
+            };
+            for t in &batch[..sent] {
+                crate::debug!("sent a {}-byte bundle to {}", t.bundle.len(), t.to);
+            }
+            let full = batch.len();
+            let mut rest: Vec<_> = batch.into_iter().skip(sent).collect();
+            match err {
+                None if sent == full => continue,
+                // A short count or EAGAIN: the socket is full; the rest waits for writable.
+                None | Some(nix::errno::Errno::EAGAIN) => {
+                    for t in rest.into_iter().rev() {
+                        self.tokens += t.bundle.len() as f64;
+                        node.unpoll_transmit(t);
+                    }
                     self.blocked[i] = true;
                     let _ = poll.registry().reregister(
                         &mut self.socks[i],
@@ -149,13 +207,23 @@ impl Udp {
                     );
                     return;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => node.unpoll_transmit(t),
-                Err(e) => {
+                Some(nix::errno::Errno::EINTR) => {
+                    for t in rest.into_iter().rev() {
+                        node.unpoll_transmit(t);
+                    }
+                }
+                // The first datagram of the batch was refused: drop it, keep the others.
+                Some(e) => {
+                    let t = rest.remove(0);
                     self.send_errors += 1;
                     crate::warn!(
-                        "UDP send of a {}-byte bundle to {to} failed: {e}; dropped",
-                        t.bundle.len()
+                        "UDP send of a {}-byte bundle to {} failed: {e}; dropped",
+                        t.bundle.len(),
+                        t.to
                     );
+                    for t in rest.into_iter().rev() {
+                        node.unpoll_transmit(t);
+                    }
                 }
             }
         }
@@ -168,24 +236,56 @@ impl Udp {
         }
     }
 
-    /// Reads every datagram queued on socket `i` into the node.
-    pub fn receive(&mut self, i: usize, node: &mut Node, scratch: &mut [u8]) {
-        let Some(s) = self.socks.get(i) else {
+    /// Reads every datagram queued on socket `i` into the node, up to [`BATCH`] per system call.
+    pub fn receive(&mut self, i: usize, node: &mut Node) {
+        use nix::sys::socket::{MultiHeaders, SockaddrStorage, recvmmsg};
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+        let Some(fd) = self.socks.get(i).map(|s| s.as_raw_fd()) else {
             return;
         };
+        if self.bufs.is_empty() {
+            self.bufs = vec![vec![0u8; 65_536]; BATCH];
+        }
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         loop {
-            match s.recv_from(scratch) {
-                Ok((n, from)) => {
-                    let from = format!("udp:{from}");
-                    node.cla_receive(time::now_ms(), &from, scratch[..n].to_vec());
+            let got: Vec<(usize, Option<SockaddrStorage>)> = {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+                    .bufs
+                    .iter_mut()
+                    .map(|b| [IoSliceMut::new(&mut b[..])])
+                    .collect();
+                match recvmmsg(
+                    fd,
+                    &mut headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                ) {
+                    Ok(msgs) => msgs.map(|m| (m.bytes, m.address)).collect(),
+                    Err(nix::errno::Errno::EAGAIN) => return,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        // ICMP errors from earlier sends surface here; they do not end the socket.
+                        crate::debug!("UDP receive error: {e}");
+                        return;
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here; they do not end the socket.
-                    crate::debug!("UDP receive error: {e}");
-                    return;
-                }
+            };
+            let now = time::now_ms();
+            for (k, (n, addr)) in got.iter().enumerate() {
+                let from = From(addr.as_ref().and_then(|a| {
+                    a.as_sockaddr_in()
+                        .map(|v| SocketAddr::from(std::net::SocketAddrV4::from(*v)))
+                        .or_else(|| {
+                            a.as_sockaddr_in6()
+                                .map(|v| SocketAddr::from(std::net::SocketAddrV6::from(*v)))
+                        })
+                }));
+                node.cla_receive(now, from, self.bufs[k][..*n].to_vec());
+            }
+            if got.len() < BATCH {
+                return;
             }
         }
     }
