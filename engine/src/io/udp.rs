@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 const RCVBUF: usize = 8 << 20;
 
 /// Datagrams read or written per system call.
-pub const BATCH: usize = 32;
+pub const BATCH: usize = 16;
 
 /// Where a datagram came from, formatted only if a log line needs it.
 struct From(Option<SocketAddr>);
