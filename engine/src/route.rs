@@ -10,21 +10,29 @@ use std::net::SocketAddr;
 pub enum ClaAddr {
     /// UDP convergence layer: one bundle per datagram.
     Udp(SocketAddr),
+    /// MTCP: one CBOR byte string per bundle on a TCP stream.
+    Mtcp(SocketAddr),
 }
 
 impl ClaAddr {
-    /// Parses `udp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or `localhost`).
+    /// Parses `udp:HOST:PORT` or `mtcp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or
+    /// `localhost`).
     pub fn parse(s: &str) -> Result<ClaAddr, String> {
         let s = s.trim();
-        let Some(rest) = s.strip_prefix("udp:") else {
-            return Err(format!(
-                "'{s}' is not a convergence-layer address (expected udp:HOST:PORT)"
-            ));
+        let (kind, rest) = s.split_once(':').unwrap_or(("", s));
+        let make: fn(SocketAddr) -> ClaAddr = match kind {
+            "udp" => ClaAddr::Udp,
+            "mtcp" => ClaAddr::Mtcp,
+            _ => {
+                return Err(format!(
+                    "'{s}' is not a convergence-layer address (expected udp:HOST:PORT or mtcp:HOST:PORT)"
+                ));
+            }
         };
         let rest = rest.replacen("localhost:", "127.0.0.1:", 1);
         rest.parse::<SocketAddr>()
-            .map(ClaAddr::Udp)
-            .map_err(|_| format!("'{s}': expected udp:HOST:PORT with an IP address and a port"))
+            .map(make)
+            .map_err(|_| format!("'{s}': expected {kind}:HOST:PORT with an IP address and a port"))
     }
 
     /// Largest bundle (bytes) one transmission can carry, if the layer has such a limit.
@@ -33,6 +41,8 @@ impl ClaAddr {
             // IPv4: 65535 - 20 (IP) - 8 (UDP); IPv6 jumbograms aside, 65535 - 8.
             ClaAddr::Udp(a) if a.is_ipv4() => Some(65_507),
             ClaAddr::Udp(_) => Some(65_527),
+            // A stream carries bundles of any size.
+            ClaAddr::Mtcp(_) => None,
         }
     }
 }
@@ -41,6 +51,7 @@ impl fmt::Display for ClaAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClaAddr::Udp(a) => write!(f, "udp:{a}"),
+            ClaAddr::Mtcp(a) => write!(f, "mtcp:{a}"),
         }
     }
 }
@@ -249,6 +260,10 @@ mod tests {
     #[test]
     fn cla_addresses() {
         assert!(ClaAddr::parse("udp:localhost:4556").is_ok());
+        assert_eq!(
+            ClaAddr::parse("mtcp:127.0.0.1:4557").unwrap().to_string(),
+            "mtcp:127.0.0.1:4557"
+        );
         for bad in [
             "tcp:1.2.3.4:5",
             "udp:notanip:1",

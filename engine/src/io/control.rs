@@ -157,7 +157,7 @@ impl Engine {
         if self.flushes.is_empty() {
             return;
         }
-        let pending = self.node.pending_transmits();
+        let pending = self.pending_out();
         let unrouted = self.node.unrouted();
         self.flushes.retain(|f| {
             if pending == 0 || now_ms >= f.deadline_ms {

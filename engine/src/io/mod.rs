@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod control;
+pub mod tcp;
 pub mod udp;
 
 use crate::config::{Config, ConfigError};
@@ -54,6 +55,7 @@ pub struct Engine {
     pub(crate) control: RawFd,
     pub(crate) apps: HashMap<u32, app::AppEnd>,
     pub(crate) udp: udp::Udp,
+    pub(crate) tcp: tcp::Tcp,
     pub(crate) flushes: Vec<control::PendingFlush>,
     pub(crate) scratch: Vec<u8>,
     stop: bool,
@@ -72,6 +74,7 @@ impl Engine {
             reason: format!("cannot create the event loop: {e}"),
         })?;
         let udp = udp::Udp::bind(&cfg.listen, cfg.udp_rate, &poll)?;
+        let tcp = tcp::Tcp::bind(&cfg.listen, &poll)?;
         poll.registry()
             .register(&mut SourceFd(&control), CONTROL, Interest::READABLE)
             .map_err(|e| ConfigError {
@@ -90,6 +93,7 @@ impl Engine {
             control,
             apps: HashMap::new(),
             udp,
+            tcp,
             flushes: Vec::new(),
             scratch: vec![0u8; crate::api::INLINE_MAX + crate::api::TX_HEADER_LEN],
             stop: false,
@@ -105,6 +109,9 @@ impl Engine {
             let mut wait = next_tick.saturating_sub(now);
             if let Some(d) = self.flushes.iter().map(|f| f.deadline_ms).min() {
                 wait = wait.min(d.saturating_sub(now));
+            }
+            if let Some(at) = self.tcp.next_retry_ms() {
+                wait = wait.min(at.saturating_sub(now));
             }
             if let Some(t) = self.udp.paced_until() {
                 let ms = t
@@ -124,6 +131,8 @@ impl Engine {
                 let t = ev.token().0;
                 if ev.token() == CONTROL {
                     self.on_control();
+                } else if (tcp::LISTEN_BASE..APP_BASE).contains(&t) {
+                    self.tcp.event(t, ev, &mut self.node, &self.poll);
                 } else if t >= APP_BASE {
                     let id = (t - APP_BASE) as u32;
                     if ev.is_writable() {
@@ -157,9 +166,23 @@ impl Engine {
         self.stop = true;
     }
 
+    /// Bundles accepted but not yet handed to a convergence layer (or, on a stream, not yet
+    /// completely written).
+    pub(crate) fn pending_out(&self) -> usize {
+        self.node.pending_transmits() + self.udp.queue.len() + self.tcp.pending()
+    }
+
     /// Drains the node's outputs: bundles to the convergence layers, ADUs to applications.
     pub(crate) fn pump(&mut self) {
-        self.udp.send_all(&mut self.node, &self.poll);
+        use crate::route::ClaAddr;
+        while let Some(t) = self.node.poll_transmit() {
+            match t.to {
+                ClaAddr::Udp(_) => self.udp.queue.push_back(t),
+                ClaAddr::Mtcp(_) => self.tcp.enqueue(t),
+            }
+        }
+        self.udp.send_all(&self.poll);
+        self.tcp.send_all(&self.poll);
         while let Some(id) = self.node.poll_ready_socket() {
             self.write_app(id);
         }

@@ -2,7 +2,7 @@
 //! them. No acknowledgement and no flow control: a datagram the kernel accepted counts as sent.
 
 use crate::config::ConfigError;
-use crate::node::Node;
+use crate::node::{Node, Transmit};
 use crate::route::ClaAddr;
 use crate::time;
 use mio::net::UdpSocket;
@@ -46,6 +46,8 @@ pub struct Udp {
     paced_until: Option<std::time::Instant>,
     /// Receive buffers, one per datagram of a batch.
     bufs: Vec<Vec<u8>>,
+    /// Bundles for this layer waiting for their socket.
+    pub queue: std::collections::VecDeque<Transmit>,
 }
 
 impl Udp {
@@ -57,7 +59,9 @@ impl Udp {
             ..Udp::default()
         };
         for a in listen {
-            let ClaAddr::Udp(addr) = a;
+            let ClaAddr::Udp(addr) = a else {
+                continue;
+            };
             let s = UdpSocket::bind(*addr).map_err(|e| ConfigError {
                 setting: "BP_CLA".into(),
                 reason: format!("cannot listen on {a}: {e}"),
@@ -140,7 +144,7 @@ impl Udp {
 
     /// Sends the node's queued bundles until a socket is full, up to [`BATCH`] datagrams per
     /// system call.
-    pub fn send_all(&mut self, node: &mut Node, poll: &Poll) {
+    pub fn send_all(&mut self, poll: &Poll) {
         use nix::sys::socket::{MultiHeaders, SockaddrStorage, sendmmsg};
         use std::io::IoSlice;
         use std::os::fd::AsRawFd;
@@ -149,17 +153,20 @@ impl Udp {
             let mut batch = Vec::with_capacity(BATCH);
             let mut sock = None;
             while batch.len() < BATCH {
-                let Some(t) = node.poll_transmit() else {
+                let Some(t) = self.queue.pop_front() else {
                     break;
                 };
-                let ClaAddr::Udp(to) = t.to;
+                let ClaAddr::Udp(to) = t.to else {
+                    self.send_errors += 1;
+                    continue;
+                };
                 let Some(i) = self.sender_for(to, poll) else {
                     self.send_errors += 1;
                     continue;
                 };
                 // One batch, one socket; a blocked socket waits for writable.
                 if sock.is_some_and(|j| j != i) || self.blocked[i] || !self.pace(t.bundle.len()) {
-                    node.unpoll_transmit(t);
+                    self.queue.push_front(t);
                     break;
                 }
                 sock = Some(i);
@@ -171,9 +178,9 @@ impl Udp {
             let fd = self.socks[i].as_raw_fd();
             let addrs: Vec<Option<SockaddrStorage>> = batch
                 .iter()
-                .map(|t| {
-                    let ClaAddr::Udp(to) = t.to;
-                    Some(SockaddrStorage::from(to))
+                .map(|t| match t.to {
+                    ClaAddr::Udp(to) => Some(SockaddrStorage::from(to)),
+                    _ => None,
                 })
                 .collect();
             let slices: Vec<[IoSlice<'_>; 1]> =
@@ -197,7 +204,7 @@ impl Udp {
                 None | Some(nix::errno::Errno::EAGAIN) => {
                     for t in rest.into_iter().rev() {
                         self.tokens += t.bundle.len() as f64;
-                        node.unpoll_transmit(t);
+                        self.queue.push_front(t);
                     }
                     self.blocked[i] = true;
                     let _ = poll.registry().reregister(
@@ -209,7 +216,7 @@ impl Udp {
                 }
                 Some(nix::errno::Errno::EINTR) => {
                     for t in rest.into_iter().rev() {
-                        node.unpoll_transmit(t);
+                        self.queue.push_front(t);
                     }
                 }
                 // The first datagram of the batch was refused: drop it, keep the others.
@@ -222,7 +229,7 @@ impl Udp {
                         t.to
                     );
                     for t in rest.into_iter().rev() {
-                        node.unpoll_transmit(t);
+                        self.queue.push_front(t);
                     }
                 }
             }

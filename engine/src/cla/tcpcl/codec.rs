@@ -480,7 +480,9 @@ impl fmt::Display for CodecError {
             CodecError::TooLong { field, len, limit } => {
                 write!(f, "{field}: length {len} exceeds the limit {limit}")
             }
-            CodecError::NodeIdNotUtf8 => f.write_str("SESS_INIT node ID is not UTF-8 (RFC 9174 §4.6)"),
+            CodecError::NodeIdNotUtf8 => {
+                f.write_str("SESS_INIT node ID is not UTF-8 (RFC 9174 §4.6)")
+            }
             CodecError::ExtensionItemOverrun { offset } => write!(
                 f,
                 "extension item at offset {offset} runs past its item list (RFC 9174 §4.8, §5.2.5)"
@@ -858,7 +860,10 @@ mod tests {
             assert_eq!(u8::from(MsgRejectReason::from(code)), code);
         }
         assert_eq!(SessTermReason::from(1), SessTermReason::IdleTimeout);
-        assert_eq!(XferRefuseReason::from(6), XferRefuseReason::SessionTerminating);
+        assert_eq!(
+            XferRefuseReason::from(6),
+            XferRefuseReason::SessionTerminating
+        );
         assert_eq!(MsgRejectReason::from(0), MsgRejectReason::Unassigned(0));
     }
 

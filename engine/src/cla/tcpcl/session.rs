@@ -44,11 +44,12 @@
 //!   any received byte for twice that interval the session sends SESS_TERM "idle timeout" and
 //!   closes. Any received byte counts, so a long segment arriving slowly is not idle.
 //! - Termination (§6.1): [`Session::close`] or a received SESS_TERM puts the session in
-//!   Ending. Queued bundles fail at once ([`Event::BundleFailed`]); the transfer being
-//!   segmented is finished before our SESS_TERM (or its reply) goes out; new incoming
-//!   transfers are refused with "session terminating". The session closes when both SESS_TERMs
-//!   are through and no transfer is open in either direction, or when
-//!   [`SessionConfig::ending_timeout_ms`] passes.
+//!   Ending. Queued bundles fail at once ([`Event::BundleFailed`]). Our SESS_TERM (or reply)
+//!   waits until the transfer being segmented is finished and every received bundle is
+//!   answered, since a peer may stop reading at it; new incoming transfers are refused with
+//!   "session terminating". The session closes when both SESS_TERMs are through and no
+//!   transfer is open in either direction, or when [`SessionConfig::ending_timeout_ms`]
+//!   passes (a SESS_TERM still held back is written then).
 //!
 //! # Peer errors
 //! A failed session stays closed; [`CloseReason::PeerError`] names the error.
@@ -61,7 +62,7 @@
 //! | unknown message type | MSG_REJECT "message type unknown", close (§5.1.2) |
 //! | XFER_*, KEEPALIVE before SESS_INIT | MSG_REJECT "message unexpected", SESS_TERM "contact failure", close |
 //! | SESS_INIT with a critical session extension (none is known), a malformed item list, a non-UTF-8 node ID, an item list over 64 KiB, or Segment MRU 0 | SESS_TERM "contact failure", close (§4.6–§4.8) |
-//! | SESS_INIT once established; XFER_ACK or XFER_REFUSE of a transfer we never started | MSG_REJECT "message unexpected", continue (§5.1.2) |
+//! | SESS_INIT once established; XFER_ACK of a transfer not awaiting acks; XFER_REFUSE of a transfer we never started | MSG_REJECT "message unexpected", continue (§5.1.2) |
 //! | XFER_SEGMENT without START for a transfer not in progress | MSG_REJECT "message unexpected", SESS_TERM "unknown", close |
 //! | START while the peer's previous transfer is unfinished | SESS_TERM "unknown", close (§5.2.2) |
 //! | XFER_ACK beyond the octets sent | SESS_TERM "unknown", close |
@@ -301,13 +302,18 @@ impl PeerError {
 impl fmt::Display for PeerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PeerError::BadMagic => f.write_str("peer's contact header lacks \"dtn!\" (RFC 9174 §4.3)"),
+            PeerError::BadMagic => {
+                f.write_str("peer's contact header lacks \"dtn!\" (RFC 9174 §4.3)")
+            }
             PeerError::VersionMismatch(v) => {
                 write!(f, "peer speaks TCPCL version {v}, not 4 (RFC 9174 §4.3)")
             }
             PeerError::Malformed(e) => write!(f, "malformed message from the peer: {e}"),
             PeerError::UnknownMessageType(t) => {
-                write!(f, "peer sent unknown message type {t:#04x} (RFC 9174 §5.1.2)")
+                write!(
+                    f,
+                    "peer sent unknown message type {t:#04x} (RFC 9174 §5.1.2)"
+                )
             }
             PeerError::BeforeSessInit(t) => {
                 write!(f, "peer sent {t} before SESS_INIT (RFC 9174 §4.6)")
@@ -695,6 +701,9 @@ impl Session {
             Phase::Established => {
                 if self.term.deadline.is_some_and(|d| now >= d) {
                     let reason = self.term.reason.unwrap_or(SessTermReason::Unknown);
+                    // A SESS_TERM still held back (unfinished transfer, undecided bundle)
+                    // goes out before the session gives up.
+                    self.send_term_now(reason);
                     let by_peer = self.term.by_peer;
                     self.finish(CloseReason::SessTerm(reason), by_peer);
                     return;
@@ -702,7 +711,11 @@ impl Session {
                 if self.keepalive_ms == 0 {
                     return;
                 }
-                if now >= self.last_rx.saturating_add(self.keepalive_ms.saturating_mul(2)) {
+                if now
+                    >= self
+                        .last_rx
+                        .saturating_add(self.keepalive_ms.saturating_mul(2))
+                {
                     self.send_term_now(SessTermReason::IdleTimeout);
                     self.finish(CloseReason::SessTerm(SessTermReason::IdleTimeout), false);
                     return;
@@ -876,13 +889,13 @@ impl Session {
         });
     }
 
-    /// Writes a SESS_TERM now, unless ours is out already; for endings that do not wait.
+    /// Writes a SESS_TERM now, for endings that do not wait: the one held back if any (a
+    /// reply keeps its flags and reason), else a new one with `reason`; nothing if ours is out.
     fn send_term_now(&mut self, reason: SessTermReason) {
         if self.term.sent {
             return;
         }
-        let flags = self.term.to_send.map_or(0, |(flags, _)| flags);
-        self.term.to_send = None;
+        let (flags, reason) = self.term.to_send.take().unwrap_or((0, reason));
         self.term.sent = true;
         self.push(&Msg::SessTerm { flags, reason });
     }
@@ -909,10 +922,11 @@ impl Session {
         self.maybe_finish();
     }
 
-    /// Writes the held SESS_TERM once no transfer is being segmented: segments cannot be
-    /// interrupted and the peer may stop reading at our SESS_TERM.
+    /// Writes the held SESS_TERM once no transfer is being segmented and every received
+    /// bundle is answered: segments cannot be interrupted, and a peer may stop reading at our
+    /// SESS_TERM, losing final XFER_ACKs queued behind it.
     fn flush_term(&mut self) {
-        if self.sending.back().is_some_and(|t| !t.all_sent) {
+        if self.sending.back().is_some_and(|t| !t.all_sent) || !self.replies.is_empty() {
             return;
         }
         if let Some((flags, reason)) = self.term.to_send.take() {
@@ -1130,13 +1144,14 @@ impl Session {
             reason,
             transfer_id,
         });
+        self.maybe_finish();
     }
 
     fn on_segment(&mut self, segment: XferSegment<'_>) {
         let transfer_id = segment.transfer_id;
-        if !segment.is_start()
-            && let Some((refused, reason)) = self.refused_in
-            && refused == transfer_id
+        if let Some((_, reason)) = self
+            .refused_in
+            .filter(|(refused, _)| !segment.is_start() && *refused == transfer_id)
         {
             // Segments that crossed our XFER_REFUSE are refused again (§5.2.4).
             self.reply(Reply::Refuse {
@@ -1146,6 +1161,8 @@ impl Session {
             return;
         }
         if segment.is_start() {
+            // The peer has moved on from any transfer we refused.
+            self.refused_in = None;
             if let Some(current) = &self.incoming {
                 let current = current.transfer_id;
                 return self.fail(PeerError::InterleavedTransfer {
@@ -1163,21 +1180,23 @@ impl Session {
                         return self
                             .refuse_incoming(transfer_id, XferRefuseReason::ExtensionFailure);
                     }
-                    // dtn7-rs also uses type 0x0001 for a bundle ID of another length (its
-                    // refuse-existing-bundles option): only an 8-octet value is a Transfer
-                    // Length; anything else is an unknown item.
-                    Ok(item)
-                        if item.item_type == TRANSFER_LENGTH_EXTENSION
-                            && declared.is_none()
-                            && let Ok(value) = <[u8; 8]>::try_from(item.value) =>
-                    {
-                        declared = Some(u64::from_be_bytes(value));
+                    Ok(item) => {
+                        // dtn7-rs also uses type 0x0001 for a bundle ID of another length (its
+                        // refuse-existing-bundles option): only a first, 8-octet item is a
+                        // Transfer Length; anything else is an unknown item.
+                        let total = <[u8; 8]>::try_from(item.value)
+                            .ok()
+                            .map(u64::from_be_bytes)
+                            .filter(|_| {
+                                item.item_type == TRANSFER_LENGTH_EXTENSION && declared.is_none()
+                            });
+                        if total.is_some() {
+                            declared = total;
+                        } else if item.is_critical() {
+                            return self
+                                .refuse_incoming(transfer_id, XferRefuseReason::ExtensionFailure);
+                        }
                     }
-                    Ok(item) if item.is_critical() => {
-                        return self
-                            .refuse_incoming(transfer_id, XferRefuseReason::ExtensionFailure);
-                    }
-                    Ok(_) => {}
                 }
             }
             if declared.is_some_and(|d| d > self.config.transfer_mru) {
@@ -1207,11 +1226,7 @@ impl Session {
         }
         t.data.extend_from_slice(segment.data);
         if segment.is_end() {
-            let bundle = self
-                .incoming
-                .take()
-                .map(|t| t.data)
-                .unwrap_or_default();
+            let bundle = self.incoming.take().map(|t| t.data).unwrap_or_default();
             self.reply(Reply::Decision {
                 flags: segment.flags,
                 transfer_id,
@@ -1271,9 +1286,10 @@ impl Session {
         if self.phase == Phase::Closed {
             return Err(TransferError::Closed);
         }
-        let slot = self.replies.iter_mut().find(|r| {
-            matches!(r, Reply::Decision { transfer_id: t, .. } if *t == transfer_id)
-        });
+        let slot = self
+            .replies
+            .iter_mut()
+            .find(|r| matches!(r, Reply::Decision { transfer_id: t, .. } if *t == transfer_id));
         let Some(slot) = slot else {
             return Err(TransferError::UnknownTransfer(transfer_id));
         };
@@ -1291,6 +1307,7 @@ impl Session {
             };
         }
         self.flush_replies();
+        self.flush_term();
         self.maybe_finish();
         Ok(())
     }
