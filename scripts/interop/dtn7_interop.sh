@@ -121,7 +121,7 @@ PIDS+=("$DPID")
 up=0
 for ((i = 0; i < 100; i++)); do
     kill -0 "$DPID" 2>/dev/null || break
-    if [ "$(timeout 5 "$DTN7_BIN/dtnquery" -6 -p "$WEB" nodeid 2>/dev/null | tr -d '[:space:]')" = ipn:20.0 ] &&
+    if timeout 5 "$DTN7_BIN/dtnquery" -6 -p "$WEB" nodeid 2>/dev/null | grep -qx 'ipn:20.0' &&
         listening "$PROTO" "$PD"; then
         up=1
         break
