@@ -12,10 +12,12 @@ pub enum ClaAddr {
     Udp(SocketAddr),
     /// MTCP: one CBOR byte string per bundle on a TCP stream.
     Mtcp(SocketAddr),
+    /// TCPCLv4 (RFC 9174), without TLS.
+    Tcpcl(SocketAddr),
 }
 
 impl ClaAddr {
-    /// Parses `udp:HOST:PORT` or `mtcp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or
+    /// Parses `udp:HOST:PORT`, `tcpcl:HOST:PORT` or `mtcp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or
     /// `localhost`).
     pub fn parse(s: &str) -> Result<ClaAddr, String> {
         let s = s.trim();
@@ -23,9 +25,10 @@ impl ClaAddr {
         let make: fn(SocketAddr) -> ClaAddr = match kind {
             "udp" => ClaAddr::Udp,
             "mtcp" => ClaAddr::Mtcp,
+            "tcpcl" => ClaAddr::Tcpcl,
             _ => {
                 return Err(format!(
-                    "'{s}' is not a convergence-layer address (expected udp:HOST:PORT or mtcp:HOST:PORT)"
+                    "'{s}' is not a convergence-layer address (expected udp:HOST:PORT, tcpcl:HOST:PORT or mtcp:HOST:PORT)"
                 ));
             }
         };
@@ -42,7 +45,7 @@ impl ClaAddr {
             ClaAddr::Udp(a) if a.is_ipv4() => Some(65_507),
             ClaAddr::Udp(_) => Some(65_527),
             // A stream carries bundles of any size.
-            ClaAddr::Mtcp(_) => None,
+            ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) => None,
         }
     }
 }
@@ -52,6 +55,7 @@ impl fmt::Display for ClaAddr {
         match self {
             ClaAddr::Udp(a) => write!(f, "udp:{a}"),
             ClaAddr::Mtcp(a) => write!(f, "mtcp:{a}"),
+            ClaAddr::Tcpcl(a) => write!(f, "tcpcl:{a}"),
         }
     }
 }

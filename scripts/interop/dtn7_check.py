@@ -11,7 +11,9 @@
       GOTDIR holds whole bundles popped from dtnd with `dtnrecv -r -o` (any *.cbor file).
       Decode each (CBOR walker of bpv7raw.py + cbor2, and pyd3tn as a second decoder), check
       destination DST and source SRC, match its payload byte for byte with a file of DIR;
-      every payload of DIR must come exactly once.
+      every payload of DIR must come exactly once. dtnd (0.21.0) has no reassembly and
+      delivers fragments as separate bundles: fragments are reassembled here first (by source
+      and creation timestamp; offsets, total length and overlaps checked).
 
   dtn7_check.py adus DIR RECVDIR LOG SRC
       RECVDIR holds the ADUs that c-tests/bin/interop_dtn7 recv wrote (adu<k>.bin) and LOG its
@@ -116,8 +118,13 @@ def decode_bundle(buf):
     spans = bpv7raw.block_spans(buf)
     blocks = [cbor2.loads(bytes(buf[s:e])) for s, e in spans]
     prim = blocks[0]
+    frag = None
+    if prim[1] & 1:  # is a fragment: fragment offset and total ADU length follow the lifetime
+        frag = (prim[8], prim[9])
     info = {
         "flags": prim[1],
+        "id": (eid_text(prim[4]), prim[6][0], prim[6][1]),
+        "frag": frag,
         "dst": eid_text(prim[3]),
         "src": eid_text(prim[4]),
         "crc_types": [prim[2]] + [b[3] for b in blocks[1:]],
@@ -144,12 +151,40 @@ def decode_bundle(buf):
     return info
 
 
+def reassemble(frags):
+    """[(offset, total, data, file)] of one ADU -> (bytes or None, problem text or None)."""
+    totals = {t for _, t, _, _ in frags}
+    if len(totals) != 1:
+        return None, f"fragments disagree on the ADU length: {sorted(totals)}"
+    total = totals.pop()
+    buf = bytearray(total)
+    have = bytearray(total)
+    for off, _, data, name in sorted(frags):
+        if off + len(data) > total:
+            return None, f"{name}: fragment {off}+{len(data)} beyond the ADU length {total}"
+        old = bytes(buf[off:off + len(data)])
+        cov = bytes(have[off:off + len(data)])
+        if any(cov) and any(c and o != n for c, o, n in zip(cov, old, data)):
+            return None, f"{name}: overlapping fragments disagree at offset {off}"
+        buf[off:off + len(data)] = data
+        have[off:off + len(data)] = b"\x01" * len(data)
+    if not all(have):
+        return None, f"fragments cover {sum(have)} of {total} bytes (missing fragments)"
+    return bytes(buf), None
+
+
 def check_bundles(d, gotdir, src, dst):
+    """dtnd does not reassemble fragments (dtn7-rs 0.21.0 has no reassembly): it delivers each
+    fragment as a bundle of its own. Fragments (our node fragments a bundle bigger than the
+    TCPCL peer's Transfer MRU, dtnd's is 64000) are reassembled here, by (source, creation
+    timestamp), and the whole ADU is checked."""
     exp = load_expected(d)
     files = sorted(glob.glob(os.path.join(gotdir, "*.cbor")))
     seen = {}
     problems = 0
     kinds = set()
+    fragments = {}
+    n_frags = 0
     for p in files:
         with open(p, "rb") as f:
             buf = f.read()
@@ -174,22 +209,28 @@ def check_bundles(d, gotdir, src, dst):
             continue
         if isinstance(info["pyd3tn"], tuple):
             psrc, pdata = info["pyd3tn"]
-            if pdata != pl or psrc != src:
+            if pdata != pl or psrc != info["src"]:
                 bad(f"{os.path.basename(p)}: pyd3tn reads source {psrc} and a "
                     f"{len(pdata)}-byte payload, the CBOR walker {info['src']} and {len(pl)}")
                 problems += 1
-        h = hashlib.sha256(pl).hexdigest()
-        name = exp.get(h)
-        if name is None:
-            bad(f"{os.path.basename(p)}: payload of {len(pl)} bytes matches no payload sent "
-                f"(starts {pl[:40]!r})")
+        if info["frag"] is not None:
+            n_frags += 1
+            off, total = info["frag"]
+            fragments.setdefault(info["id"], []).append((off, total, pl, os.path.basename(p)))
+            continue
+        whole = [(pl, os.path.basename(p))]
+        problems += match_payload(exp, seen, whole)
+    for key, frags in sorted(fragments.items()):
+        names = "+".join(f for _, _, _, f in sorted(frags))
+        data, why = reassemble(frags)
+        if data is None:
+            bad(f"ADU {key[0]} {key[1]}.{key[2]} in {len(frags)} fragments ({names}): {why}")
             problems += 1
             continue
-        if name in seen:
-            bad(f"{os.path.basename(p)}: duplicate of {seen[name]} ({name})")
-            problems += 1
-            continue
-        seen[name] = os.path.basename(p)
+        problems += match_payload(exp, seen, [(data, f"{len(frags)} fragments {names}")])
+    if n_frags:
+        print(f"    {n_frags} of the bundles were fragments (dtnd delivers fragments without "
+              f"reassembly), reassembled here into {len(fragments)} ADUs")
     missing = sorted(set(exp.values()) - set(seen))
     for fl, crcs, types in sorted(kinds):
         print(f"    bundles from dtnd: flags 0x{fl:x}, CRC types {list(crcs)}, "
@@ -198,8 +239,26 @@ def check_bundles(d, gotdir, src, dst):
         bad(f"{len(missing)} of {len(exp)} payloads never popped from dtnd: "
             f"{', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}")
     elif not problems:
-        ok(f"all {len(exp)} bundles popped from dtnd intact, {src} -> {dst}, "
+        ok(f"all {len(exp)} ADUs popped from dtnd intact, {src} -> {dst}, "
            f"each payload exactly once ({len(files)} bundles read)")
+
+
+def match_payload(exp, seen, items):
+    """items [(payload bytes, label)] -> number of problems; records matches in seen."""
+    problems = 0
+    for pl, label in items:
+        h = hashlib.sha256(pl).hexdigest()
+        name = exp.get(h)
+        if name is None:
+            bad(f"{label}: payload of {len(pl)} bytes matches no payload sent "
+                f"(starts {pl[:40]!r})")
+            problems += 1
+        elif name in seen:
+            bad(f"{label}: duplicate of {seen[name]} ({name})")
+            problems += 1
+        else:
+            seen[name] = label
+    return problems
 
 
 def check_adus(d, recvdir, log, src):

@@ -74,7 +74,7 @@ impl Engine {
             reason: format!("cannot create the event loop: {e}"),
         })?;
         let udp = udp::Udp::bind(&cfg.listen, cfg.udp_rate, &poll)?;
-        let tcp = tcp::Tcp::bind(&cfg.listen, &poll)?;
+        let tcp = tcp::Tcp::bind(&cfg.listen, cfg.node, cfg.max_adu.max(64 << 20), &poll)?;
         poll.registry()
             .register(&mut SourceFd(&control), CONTROL, Interest::READABLE)
             .map_err(|e| ConfigError {
@@ -111,6 +111,9 @@ impl Engine {
                 wait = wait.min(d.saturating_sub(now));
             }
             if let Some(at) = self.tcp.next_retry_ms() {
+                wait = wait.min(at.saturating_sub(now));
+            }
+            if let Some(at) = self.tcp.next_timeout_ms() {
                 wait = wait.min(at.saturating_sub(now));
             }
             if let Some(t) = self.udp.paced_until() {
@@ -151,6 +154,7 @@ impl Engine {
                     }
                 }
             }
+            self.tcp.tick(&mut self.node, &self.poll);
             self.pump();
             let now = time::now_ms();
             if now >= next_tick {
@@ -178,11 +182,11 @@ impl Engine {
         while let Some(t) = self.node.poll_transmit() {
             match t.to {
                 ClaAddr::Udp(_) => self.udp.queue.push_back(t),
-                ClaAddr::Mtcp(_) => self.tcp.enqueue(t),
+                ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) => self.tcp.enqueue(t),
             }
         }
         self.udp.send_all(&self.poll);
-        self.tcp.send_all(&self.poll);
+        self.tcp.send_all(&mut self.node, &self.poll);
         while let Some(id) = self.node.poll_ready_socket() {
             self.write_app(id);
         }

@@ -1,12 +1,15 @@
-//! Stream convergence layers on TCP: listeners for `BP_CLA` addresses, one outgoing connection
-//! per next hop, opened when bundles wait for it and re-opened with backoff when it fails.
+//! Stream convergence layers on TCP, MTCP and TCPCLv4: listeners for `BP_CLA` addresses, one
+//! outgoing connection per next hop, opened when bundles wait for it and re-opened with backoff
+//! when it fails.
 //!
-//! The framing is sans-IO ([`crate::cla::mtcp`]); this file only moves bytes. Writes are
-//! non-blocking: a slow peer fills its own connection's buffer, never the event loop. A bundle
-//! whose frame was not completely written when its connection failed is queued again (MTCP has no
-//! acknowledgement: the peer may then see it twice, never zero times).
+//! The protocols are sans-IO ([`crate::cla::mtcp`], [`crate::cla::tcpcl`]); this file moves
+//! bytes and events. Writes are non-blocking: a slow peer fills its own connection's buffer,
+//! never the event loop. A bundle not acknowledged (TCPCL) or not completely written (MTCP, which
+//! has no acknowledgement) when its connection fails is queued again: the peer may see it twice,
+//! never zero times.
 
 use crate::cla::mtcp;
+use crate::cla::tcpcl;
 use crate::config::ConfigError;
 use crate::node::{Node, Transmit};
 use crate::route::ClaAddr;
@@ -24,8 +27,22 @@ pub(crate) const CONN_BASE: usize = 1 << 17;
 /// First and largest wait before reconnecting to a next hop that failed.
 const BACKOFF_FIRST_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 30_000;
-/// Largest bundle accepted from a stream (a bound on what one peer can make us buffer).
-const MAX_BUNDLE: u64 = 64 << 20;
+
+/// The protocol state of a connection.
+#[derive(Debug)]
+enum Link {
+    /// MTCP: the decoder of what comes in; the bundles whose frames end at each offset of `out`.
+    Mtcp {
+        decoder: mtcp::Decoder,
+        frames: VecDeque<(usize, Transmit)>,
+    },
+    /// TCPCLv4: the session, and the bundles it holds until the peer acknowledges them.
+    Tcpcl {
+        session: Box<tcpcl::Session>,
+        inflight: HashMap<u64, Transmit>,
+        next_id: u64,
+    },
+}
 
 #[derive(Debug)]
 struct Conn {
@@ -34,17 +51,29 @@ struct Conn {
     /// The next hop this connection was opened for (outgoing), if any.
     hop: Option<ClaAddr>,
     connected: bool,
-    decoder: mtcp::Decoder,
-    /// Bytes to write, and the bundles whose frames end at each offset.
+    link: Link,
+    /// Bytes to write.
     out: Vec<u8>,
     written: usize,
-    frames: VecDeque<(usize, Transmit)>,
+}
+
+impl Conn {
+    fn unacknowledged(&self) -> usize {
+        match &self.link {
+            Link::Mtcp { frames, .. } => frames.len(),
+            Link::Tcpcl { inflight, .. } => inflight.len(),
+        }
+    }
 }
 
 /// The node's TCP layers.
 #[derive(Debug, Default)]
 pub struct Tcp {
-    listeners: Vec<TcpListener>,
+    /// Node ID sent in TCPCL SESS_INIT ("ipn:N.0").
+    node_id: String,
+    /// Largest bundle accepted (TCPCL Transfer MRU, MTCP frame limit).
+    max_bundle: u64,
+    listeners: Vec<(TcpListener, bool)>,
     conns: HashMap<usize, Conn>,
     next_conn: usize,
     /// Outgoing connection (token) per next hop.
@@ -58,12 +87,24 @@ pub struct Tcp {
 }
 
 impl Tcp {
-    /// Opens a listener for each MTCP address.
-    pub fn bind(listen: &[ClaAddr], poll: &Poll) -> Result<Tcp, ConfigError> {
-        let mut t = Tcp::default();
+    /// Opens a listener for each MTCP and TCPCL address. `node` is the local node number and
+    /// `max_bundle` the largest bundle accepted from a peer.
+    pub fn bind(
+        listen: &[ClaAddr],
+        node: u64,
+        max_bundle: u64,
+        poll: &Poll,
+    ) -> Result<Tcp, ConfigError> {
+        let mut t = Tcp {
+            node_id: format!("ipn:{node}.0"),
+            max_bundle,
+            ..Tcp::default()
+        };
         for a in listen {
-            let ClaAddr::Mtcp(addr) = a else {
-                continue;
+            let (addr, is_tcpcl) = match a {
+                ClaAddr::Mtcp(addr) => (addr, false),
+                ClaAddr::Tcpcl(addr) => (addr, true),
+                ClaAddr::Udp(_) => continue,
             };
             let bad = |e: std::io::Error| ConfigError {
                 setting: "BP_CLA".into(),
@@ -77,9 +118,15 @@ impl Tcp {
                     Interest::READABLE,
                 )
                 .map_err(bad)?;
-            t.listeners.push(l);
+            t.listeners.push((l, is_tcpcl));
         }
         Ok(t)
+    }
+
+    fn session_config(&self) -> tcpcl::SessionConfig {
+        let mut c = tcpcl::SessionConfig::new(self.node_id.clone());
+        c.transfer_mru = self.max_bundle;
+        c
     }
 
     /// Queues a bundle for its next hop.
@@ -87,10 +134,45 @@ impl Tcp {
         self.queues.entry(t.to).or_default().push_back(t);
     }
 
-    /// Bundles not yet completely written.
+    /// Bundles not yet handed over (MTCP: completely written; TCPCL: acknowledged).
     pub fn pending(&self) -> usize {
         self.queues.values().map(VecDeque::len).sum::<usize>()
-            + self.conns.values().map(|c| c.frames.len()).sum::<usize>()
+            + self.conns.values().map(Conn::unacknowledged).sum::<usize>()
+    }
+
+    /// Earliest TCPCL session deadline (keepalive, idle, negotiation), in DTN ms.
+    pub fn next_timeout_ms(&self) -> Option<u64> {
+        self.conns
+            .values()
+            .filter_map(|c| match &c.link {
+                Link::Tcpcl { session, .. } => session.poll_timeout(),
+                Link::Mtcp { .. } => None,
+            })
+            .min()
+    }
+
+    /// Runs the TCPCL session timers that are due.
+    pub fn tick(&mut self, node: &mut Node, poll: &Poll) {
+        let now = time::now_ms();
+        let due: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| match &c.link {
+                Link::Tcpcl { session, .. } => session.poll_timeout().is_some_and(|t| t <= now),
+                Link::Mtcp { .. } => false,
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            if let Some(Conn {
+                link: Link::Tcpcl { session, .. },
+                ..
+            }) = self.conns.get_mut(&token)
+            {
+                session.handle_timeout(now);
+            }
+            self.drive(token, node, poll);
+        }
     }
 
     /// Earliest reconnection attempt due, in DTN ms.
@@ -103,7 +185,7 @@ impl Tcp {
     }
 
     /// Opens connections for waiting bundles and writes what the sockets take.
-    pub fn send_all(&mut self, poll: &Poll) {
+    pub fn send_all(&mut self, node: &mut Node, poll: &Poll) {
         let now = time::now_ms();
         let hops: Vec<ClaAddr> = self
             .queues
@@ -125,25 +207,53 @@ impl Tcp {
                 }
             };
             let queue = self.queues.remove(&hop).unwrap_or_default();
+            let now = time::now_ms();
             if let Some(c) = self.conns.get_mut(&token) {
                 for t in queue {
-                    mtcp::encode_head(t.bundle.len(), &mut c.out);
-                    c.out.extend_from_slice(&t.bundle);
-                    c.frames.push_back((c.out.len(), t));
+                    match &mut c.link {
+                        Link::Mtcp { frames, .. } => {
+                            mtcp::encode_head(t.bundle.len(), &mut c.out);
+                            c.out.extend_from_slice(&t.bundle);
+                            frames.push_back((c.out.len(), t));
+                        }
+                        Link::Tcpcl {
+                            session,
+                            inflight,
+                            next_id,
+                        } => {
+                            *next_id += 1;
+                            match session.send_bundle(now, *next_id, t.bundle.clone()) {
+                                Ok(()) => {
+                                    inflight.insert(*next_id, t);
+                                }
+                                Err(tcpcl::SendError::TooLarge {
+                                    peer_transfer_mru, ..
+                                }) => {
+                                    fragment_into(&t, peer_transfer_mru, &mut self.queues);
+                                }
+                                Err(e) => {
+                                    crate::debug!("session with {hop} takes no bundle ({e:?})");
+                                    self.queues.entry(hop).or_default().push_back(t);
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            self.flush(token, poll);
+            self.drive(token, node, poll);
         }
     }
 
     fn connect(&mut self, hop: ClaAddr, poll: &Poll) -> Option<usize> {
-        let ClaAddr::Mtcp(addr) = hop else {
-            return None;
+        let (addr, is_tcpcl) = match hop {
+            ClaAddr::Mtcp(a) => (a, false),
+            ClaAddr::Tcpcl(a) => (a, true),
+            ClaAddr::Udp(_) => return None,
         };
         match TcpStream::connect(addr) {
             Ok(stream) => {
                 crate::info!("connecting to {hop}");
-                let token = self.add(stream, addr, Some(hop), false, poll)?;
+                let token = self.add(stream, addr, Some(hop), false, is_tcpcl, poll)?;
                 self.by_hop.insert(hop, token);
                 Some(token)
             }
@@ -160,8 +270,32 @@ impl Tcp {
         peer: SocketAddr,
         hop: Option<ClaAddr>,
         connected: bool,
+        is_tcpcl: bool,
         poll: &Poll,
     ) -> Option<usize> {
+        let link = if is_tcpcl {
+            let role = if hop.is_some() {
+                tcpcl::Role::Active
+            } else {
+                tcpcl::Role::Passive
+            };
+            match tcpcl::Session::new(role, self.session_config(), time::now_ms()) {
+                Ok(session) => Link::Tcpcl {
+                    session: Box::new(session),
+                    inflight: HashMap::new(),
+                    next_id: 0,
+                },
+                Err(e) => {
+                    crate::error!("cannot start a TCPCL session: {e:?}");
+                    return None;
+                }
+            }
+        } else {
+            Link::Mtcp {
+                decoder: mtcp::Decoder::new(self.max_bundle),
+                frames: VecDeque::new(),
+            }
+        };
         let token = CONN_BASE + self.next_conn;
         self.next_conn += 1;
         let _ = stream.set_nodelay(true);
@@ -180,10 +314,9 @@ impl Tcp {
                 peer,
                 hop,
                 connected,
-                decoder: mtcp::Decoder::new(MAX_BUNDLE),
+                link,
                 out: Vec::new(),
                 written: 0,
-                frames: VecDeque::new(),
             },
         );
         Some(token)
@@ -225,7 +358,7 @@ impl Tcp {
                     Err(_) => {}
                 }
             }
-            self.flush(token, poll);
+            self.drive(token, node, poll);
         }
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.read(token, node, poll);
@@ -234,13 +367,15 @@ impl Tcp {
 
     fn accept(&mut self, i: usize, poll: &Poll) {
         loop {
-            let Some(l) = self.listeners.get(i) else {
+            let Some((l, is_tcpcl)) = self.listeners.get(i) else {
                 return;
             };
+            let is_tcpcl = *is_tcpcl;
             match l.accept() {
                 Ok((stream, peer)) => {
-                    crate::info!("MTCP session from {peer}");
-                    self.add(stream, peer, None, true, poll);
+                    let kind = if is_tcpcl { "TCPCL" } else { "MTCP" };
+                    crate::info!("{kind} connection from {peer}");
+                    self.add(stream, peer, None, true, is_tcpcl, poll);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -258,23 +393,33 @@ impl Tcp {
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
+            let now = time::now_ms();
             match c.stream.read(&mut buf) {
                 Ok(0) => {
+                    if let Link::Tcpcl { session, .. } = &mut c.link {
+                        session.handle_eof(now);
+                        self.drive(token, node, poll);
+                    }
                     self.close(token, "closed by the peer", poll);
                     return;
                 }
-                Ok(n) => match c.decoder.feed(&buf[..n]) {
-                    Ok(bundles) => {
-                        let from = format!("mtcp:{}", c.peer);
-                        let now = time::now_ms();
-                        for b in bundles {
-                            node.cla_receive(now, &from, b);
+                Ok(n) => match &mut c.link {
+                    Link::Mtcp { decoder, .. } => match decoder.feed(&buf[..n]) {
+                        Ok(bundles) => {
+                            let from = format!("mtcp:{}", c.peer);
+                            for b in bundles {
+                                node.cla_receive(now, &from, b);
+                            }
                         }
-                    }
-                    Err(e) => {
-                        self.protocol_errors += 1;
-                        self.close(token, &e.to_string(), poll);
-                        return;
+                        Err(e) => {
+                            self.protocol_errors += 1;
+                            self.close(token, &e.to_string(), poll);
+                            return;
+                        }
+                    },
+                    Link::Tcpcl { session, .. } => {
+                        session.handle_bytes(now, &buf[..n]);
+                        self.drive(token, node, poll);
                     }
                 },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -287,6 +432,100 @@ impl Tcp {
         }
     }
 
+    /// Runs a TCPCL session's outputs: bytes to the socket, events to the node; MTCP: writes.
+    fn drive(&mut self, token: usize, node: &mut Node, poll: &Poll) {
+        let mut closed = None;
+        let mut requeue = Vec::new();
+        if let Some(c) = self.conns.get_mut(&token)
+            && let Link::Tcpcl {
+                session, inflight, ..
+            } = &mut c.link
+        {
+            let label = c
+                .hop
+                .map_or_else(|| format!("tcpcl:{}", c.peer), |h| h.to_string());
+            while let Some(ev) = session.poll_event() {
+                match ev {
+                    tcpcl::Event::Established {
+                        peer_node_id,
+                        keepalive_s,
+                        ..
+                    } => crate::info!(
+                        "TCPCL session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
+                    ),
+                    tcpcl::Event::BundleReceived {
+                        transfer_id,
+                        bundle,
+                    } => {
+                        node.cla_receive(time::now_ms(), &label, bundle);
+                        // Accepted once the node has it (in memory until the store lands).
+                        let _ = session.accept_transfer(transfer_id);
+                    }
+                    tcpcl::Event::BundleSent { id } => {
+                        inflight.remove(&id);
+                    }
+                    tcpcl::Event::BundleRefused { id, reason } => {
+                        crate::warn!("{label} refused a bundle ({reason}); dropped");
+                        inflight.remove(&id);
+                    }
+                    tcpcl::Event::BundleTooLarge {
+                        id,
+                        peer_transfer_mru,
+                        ..
+                    } => {
+                        if let Some(t) = inflight.remove(&id) {
+                            requeue.push((t, Some(peer_transfer_mru)));
+                        }
+                    }
+                    tcpcl::Event::BundleFailed { id } => {
+                        if let Some(t) = inflight.remove(&id) {
+                            requeue.push((t, None));
+                        }
+                    }
+                    tcpcl::Event::Rejected { reason, .. } => {
+                        crate::warn!("{label} rejected a message: {reason}")
+                    }
+                    tcpcl::Event::Closed { reason, by_peer } => {
+                        closed = Some(format!(
+                            "{}{reason:?}",
+                            if by_peer { "by the peer: " } else { "" }
+                        ));
+                    }
+                }
+            }
+            // Only produce more bytes once the previous ones are written: a slow peer holds
+            // its own buffer, not ours.
+            if c.connected {
+                if c.written < c.out.len()
+                    && let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written)
+                {
+                    closed = Some(e);
+                }
+                while closed.is_none() && c.written == c.out.len() {
+                    c.out.clear();
+                    c.written = 0;
+                    if session.poll_transmit(&mut c.out) == 0 {
+                        break;
+                    }
+                    if let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written) {
+                        closed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        for (t, mru) in requeue {
+            match mru {
+                Some(m) => fragment_into(&t, m, &mut self.queues),
+                None => self.queues.entry(t.to).or_default().push_front(t),
+            }
+        }
+        self.flush(token, poll);
+        if let Some(why) = closed {
+            self.close(token, &why, poll);
+        }
+    }
+
     fn flush(&mut self, token: usize, poll: &Poll) {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
@@ -294,35 +533,7 @@ impl Tcp {
         if !c.connected {
             return;
         }
-        let mut err = None;
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
-                Ok(0) => break,
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    err = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        // Bundles whose frame is completely written are sent.
-        while c.frames.front().is_some_and(|(end, _)| *end <= c.written) {
-            c.frames.pop_front();
-        }
-        if c.written == c.out.len() {
-            c.out.clear();
-            c.written = 0;
-        } else if c.written > (1 << 20) {
-            // Keep the buffer from growing without bound behind a slow peer.
-            let w = c.written;
-            c.out.drain(..w);
-            for (end, _) in c.frames.iter_mut() {
-                *end -= w;
-            }
-            c.written = 0;
-        }
+        let err = flush_some(c);
         if let Some(why) = err {
             self.close(token, &why, poll);
         }
@@ -333,18 +544,89 @@ impl Tcp {
             return;
         };
         let _ = poll.registry().deregister(&mut c.stream);
-        let unsent = c.frames.len();
+        let unsent: Vec<Transmit> = match c.link {
+            Link::Mtcp { frames, .. } => frames.into_iter().map(|(_, t)| t).collect(),
+            Link::Tcpcl { inflight, .. } => {
+                let mut v: Vec<(u64, Transmit)> = inflight.into_iter().collect();
+                v.sort_by_key(|(id, _)| *id);
+                v.into_iter().map(|(_, t)| t).collect()
+            }
+        };
+        let n = unsent.len();
+        for t in unsent.into_iter().rev() {
+            self.queues.entry(t.to).or_default().push_front(t);
+        }
         match c.hop {
             Some(hop) => {
-                crate::info!("session with {hop} ended: {why}; {unsent} bundle(s) queued again");
+                crate::info!("session with {hop} ended: {why}; {n} bundle(s) queued again");
                 self.by_hop.remove(&hop);
-                let q = self.queues.entry(hop).or_default();
-                for (_, t) in c.frames.into_iter().rev() {
-                    q.push_front(t);
-                }
                 self.failed(hop, why);
             }
-            None => crate::info!("MTCP session from {} ended: {why}", c.peer),
+            None => crate::info!("session from {} ended: {why}", c.peer),
         }
     }
+}
+
+/// Writes what the socket takes of `c.out`; MTCP frames completely written count as sent.
+/// Returns the error that ends the connection, if any.
+fn flush_some(c: &mut Conn) -> Option<String> {
+    let err = write_bytes(&mut c.stream, &c.out, &mut c.written);
+    let w = c.written;
+    if let Link::Mtcp { frames, .. } = &mut c.link {
+        while frames.front().is_some_and(|(end, _)| *end <= w) {
+            frames.pop_front();
+        }
+    }
+    if c.written == c.out.len() {
+        c.out.clear();
+        c.written = 0;
+    } else if c.written > (1 << 20) {
+        // Keep the buffer from growing without bound behind a slow peer.
+        c.out.drain(..w);
+        if let Link::Mtcp { frames, .. } = &mut c.link {
+            for (end, _) in frames.iter_mut() {
+                *end -= w;
+            }
+        }
+        c.written = 0;
+    }
+    err
+}
+
+/// A bundle bigger than the peer's Transfer MRU goes as fragments (RFC 9171 §5.8).
+fn fragment_into(t: &Transmit, mru: u64, queues: &mut HashMap<ClaAddr, VecDeque<Transmit>>) {
+    let max = usize::try_from(mru).unwrap_or(usize::MAX);
+    let frags = crate::wire::parse(&t.bundle)
+        .map_err(|e| e.to_string())
+        .and_then(|b| crate::fragment::fragment(&t.bundle, &b, max).map_err(|e| e.to_string()));
+    match frags {
+        Ok(frags) => {
+            let q = queues.entry(t.to).or_default();
+            for f in frags.into_iter().rev() {
+                q.push_front(Transmit {
+                    to: t.to,
+                    bundle: f,
+                    expires_ms: t.expires_ms,
+                });
+            }
+        }
+        Err(e) => crate::warn!(
+            "a {}-byte bundle is over the peer's {mru}-byte transfer limit and cannot be fragmented ({e}); dropped",
+            t.bundle.len()
+        ),
+    }
+}
+
+/// Writes `out[*written..]` until the socket is full; returns the error that ends the stream.
+fn write_bytes(stream: &mut TcpStream, out: &[u8], written: &mut usize) -> Option<String> {
+    while *written < out.len() {
+        match stream.write(&out[*written..]) {
+            Ok(0) => break,
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Some(e.to_string()),
+        }
+    }
+    None
 }
