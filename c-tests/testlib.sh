@@ -9,7 +9,7 @@ set -u
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${BIN:-$ROOT/c-tests/bin}
 SHIM=${SHIM:-$ROOT/target/release/libbpshim.so}
-PORT_BASE=${BPT_PORT_BASE:-45900}
+PORT_BASE=${BPT_PORT_BASE:-21900}
 TMP=$(mktemp -d /tmp/bpshim-sh-test.XXXXXX)
 PIDS=()
 

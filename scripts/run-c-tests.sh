@@ -15,7 +15,7 @@
 #   c-tests/test_*.sh  multi-process tests (two nodes over UDP, exit flush, demo, bad config),
 #                      run with timeout 90
 # Every test gets its own block of 10 loopback UDP ports in BPT_PORT_BASE: test number k of
-# the sorted list of all tests gets BPT_PORT_START + 10*k (BPT_PORT_START defaults to 45000),
+# the sorted list of all tests gets BPT_PORT_START + 10*k (BPT_PORT_START defaults to 21000: below the kernel's ephemeral port range, so that no outgoing connection of another test takes a listening port),
 # so no two tests ever share a port, whichever subset is run.
 #
 # Environment: CC (default cc), BPSHIM_SO (default $PWD/target/release/libbpshim.so),
@@ -33,7 +33,7 @@ CC=${CC:-cc}
 SRC=c-tests
 BIN=c-tests/bin
 SHIM=${BPSHIM_SO:-$ROOT/target/release/libbpshim.so}
-PORT_START=${BPT_PORT_START:-45000}
+PORT_START=${BPT_PORT_START:-21000}
 C_TIMEOUT=${BPT_TIMEOUT:-30}
 SH_TIMEOUT=${BPT_SH_TIMEOUT:-90}
 CFLAGS=(-O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude)

@@ -34,3 +34,5 @@ fi
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 "$repo/scripts/pyd3tn/setup.sh"
+# dtn7-rs (dtnd, dtnsend, dtnrecv) for the interop tests; cached in ~/.cache/bpshim-peers.
+"$repo/scripts/peers/setup-dtn7.sh" >/dev/null

@@ -26,7 +26,7 @@
 #                      one sendto/recv per datagram, 32 MiB receive buffer.
 # ADU/s is the receiver's rate from its first to its last ADU.
 #
-# Ports: BENCH_PORT_BASE (default 46300) .. +3, loopback only.
+# Ports: BENCH_PORT_BASE (default 22300) .. +3, loopback only.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -44,7 +44,7 @@ while getopts "n:s:h" o; do
 done
 SHIM=${BPSHIM_SO:-$ROOT/target/release/libbpshim.so}
 unset BP_CONFIG BP_NODE BP_CLA BP_ROUTE BP_STORE BP_MAX_ADU BP_LIFETIME BP_EXIT_FLUSH_MS
-BASE=${BENCH_PORT_BASE:-46300}
+BASE=${BENCH_PORT_BASE:-22300}
 P10=$BASE
 P20=$((BASE + 1))
 PUDP=$((BASE + 2))

@@ -32,21 +32,21 @@
 # Per layer: udp: MAXSIZE 60000 (one datagram; dtnd's UDP layer takes at most 65535 bytes),
 # GAP 10 ms (UDP has no flow control; dtnd's socket buffer is the kernel default);
 # tcp, mtcp: MAXSIZE 1048576, GAP 0.
-# Environment: DTN7_COUNT (100), DTN7_MAXSIZE, DTN7_GAP_MS, DTN7_PORT_BASE (udp 47100,
-# tcp 47120, mtcp 47140: P10 = base, PD = base + 1, web = base + 2), DTN7_BIN, BP_LOG,
+# Environment: DTN7_COUNT (100), DTN7_MAXSIZE, DTN7_GAP_MS, DTN7_PORT_BASE (udp 23100,
+# tcp 23120, mtcp 23140: P10 = base, PD = base + 1, web = base + 2), DTN7_BIN, BP_LOG,
 # KEEP_TMP=1 (keep the work folder, with dtnd's log).
 # Output: PASS/FAIL lines; exit status 0 only if every check passed.
 set -u
 CLA=${1:-}
 case $CLA in
 udp)
-    OUR_CLA=udp DTND_CLA=udp DEF_BASE=47100 DEF_MAX=60000 DEF_GAP=10
+    OUR_CLA=udp DTND_CLA=udp DEF_BASE=23100 DEF_MAX=60000 DEF_GAP=10
     ;;
 tcp)
-    OUR_CLA=tcpcl DTND_CLA=tcp DEF_BASE=47120 DEF_MAX=1048576 DEF_GAP=0
+    OUR_CLA=tcpcl DTND_CLA=tcp DEF_BASE=23120 DEF_MAX=1048576 DEF_GAP=0
     ;;
 mtcp)
-    OUR_CLA=mtcp DTND_CLA=mtcp DEF_BASE=47140 DEF_MAX=1048576 DEF_GAP=0
+    OUR_CLA=mtcp DTND_CLA=mtcp DEF_BASE=23140 DEF_MAX=1048576 DEF_GAP=0
     ;;
 *)
     echo "usage: $0 udp|tcp|mtcp" >&2

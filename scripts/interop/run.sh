@@ -5,12 +5,12 @@
 #
 # Needs target/release/libbpshim.so (cargo build --release) and .venv with pyd3tn
 # (scripts/pyd3tn/setup.sh). Each test runs under `timeout 90`, with its own port block:
-# INTEROP_PORT_BASE (default 46100) + 10 * k for the k-th test. VERBOSE=1 shows the output
+# INTEROP_PORT_BASE (default 22100) + 10 * k for the k-th test. VERBOSE=1 shows the output
 # of passing tests too. Exit status 0 only if every test passed.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
-START=${INTEROP_PORT_BASE:-46100}
+START=${INTEROP_PORT_BASE:-22100}
 tests=()
 if [ $# -gt 0 ]; then
     for n in "$@"; do tests+=("scripts/interop/$(basename "${n%.sh}").sh"); done

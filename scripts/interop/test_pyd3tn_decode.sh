@@ -16,13 +16,13 @@
 # CRC type 2 (CRC-32C) on every block with the CRC recomputed both over the received bytes
 # and by pyd3tn, block numbers, and the payload byte for byte.
 #
-# Ports: INTEROP_PORT_BASE, else BPT_PORT_BASE (run-c-tests.sh), else 46100: listener = base,
+# Ports: INTEROP_PORT_BASE, else BPT_PORT_BASE (run-c-tests.sh), else 22100: listener = base,
 # node 10's own CLA = base + 1 (test_pyd3tn_send.sh uses base + 2, so both fit in one block).
 # Output: PASS/FAIL lines; exit status 0 only if every check passed.
 set -u
 TEST_NAME=pyd3tn_decode
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-BASE=${INTEROP_PORT_BASE:-${BPT_PORT_BASE:-46100}}
+BASE=${INTEROP_PORT_BASE:-${BPT_PORT_BASE:-22100}}
 PORT=$BASE
 CLA10=$((BASE + 1))
 

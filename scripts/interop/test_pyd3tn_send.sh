@@ -17,12 +17,12 @@
 # and finally a valid bundle "END". Checks: every valid payload delivered once, in order,
 # byte for byte, with source ipn:30.1; no invalid one delivered; the node alive to the end.
 #
-# Ports: INTEROP_PORT_BASE, else BPT_PORT_BASE (run-c-tests.sh), else 46100: node 20's CLA = base + 2.
+# Ports: INTEROP_PORT_BASE, else BPT_PORT_BASE (run-c-tests.sh), else 22100: node 20's CLA = base + 2.
 # Output: PASS/FAIL lines; exit status 0 only if every check passed.
 set -u
 TEST_NAME=pyd3tn_send
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-BASE=${INTEROP_PORT_BASE:-${BPT_PORT_BASE:-46100}}
+BASE=${INTEROP_PORT_BASE:-${BPT_PORT_BASE:-22100}}
 PORT=$((BASE + 2))
 
 require_env

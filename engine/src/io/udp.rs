@@ -29,7 +29,7 @@ impl std::fmt::Display for From {
 }
 
 /// Largest burst the pacing lets through at once (bytes).
-const BURST: f64 = 256.0 * 1024.0;
+const BURST: f64 = 64.0 * 1024.0;
 
 /// The node's UDP sockets: listeners first, then senders opened on demand.
 #[derive(Debug, Default)]
