@@ -159,14 +159,24 @@ impl Engine {
         }
         let pending = self.pending_out();
         let unrouted = self.node.unrouted();
+        let before = self.flushes.len();
+        let mut done = Vec::new();
         self.flushes.retain(|f| {
             if pending == 0 || now_ms >= f.deadline_ms {
-                answer(f.reply, &Reply::simple(0, (pending + unrouted) as u64));
+                done.push(f.reply);
                 false
             } else {
                 true
             }
         });
+        if done.len() == before {
+            // A flush precedes the end of the process (exit, bpnode's shutdown): sessions end
+            // with SESS_TERM rather than a bare close.
+            self.tcp.close_sessions(&mut self.node, &self.poll);
+        }
+        for reply in done {
+            answer(reply, &Reply::simple(0, (pending + unrouted) as u64));
+        }
     }
 }
 

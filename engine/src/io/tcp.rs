@@ -151,6 +151,23 @@ impl Tcp {
             .min()
     }
 
+    /// Ends every TCPCL session with SESS_TERM (the node is stopping): best effort, the bytes
+    /// go out only as far as the sockets take them now.
+    pub fn close_sessions(&mut self, node: &mut Node, poll: &Poll) {
+        let now = time::now_ms();
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(Conn {
+                link: Link::Tcpcl { session, .. },
+                ..
+            }) = self.conns.get_mut(&token)
+            {
+                session.close(now, tcpcl::SessTermReason::Unknown);
+                self.drive(token, node, poll);
+            }
+        }
+    }
+
     /// Runs the TCPCL session timers that are due.
     pub fn tick(&mut self, node: &mut Node, poll: &Poll) {
         let now = time::now_ms();
