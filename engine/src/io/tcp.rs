@@ -474,9 +474,19 @@ impl Tcp {
                         transfer_id,
                         bundle,
                     } => {
+                        // A bundle that is not one is refused (the node logs and counts it);
+                        // others are accepted once the node has them (in memory until the
+                        // store lands).
+                        let valid = crate::wire::parse(&bundle).is_ok();
                         node.cla_receive(time::now_ms(), &label, bundle);
-                        // Accepted once the node has it (in memory until the store lands).
-                        let _ = session.accept_transfer(transfer_id);
+                        let _ = if valid {
+                            session.accept_transfer(transfer_id)
+                        } else {
+                            session.refuse_transfer(
+                                transfer_id,
+                                tcpcl::XferRefuseReason::NotAcceptable,
+                            )
+                        };
                     }
                     tcpcl::Event::BundleSent { id } => {
                         inflight.remove(&id);
