@@ -9,6 +9,7 @@
 //! never zero times.
 
 use crate::cla::mtcp;
+use crate::cla::stream::{SendRefusal, SessionEvent, StreamSession};
 use crate::cla::tcpcl;
 use crate::config::ConfigError;
 use crate::node::{Node, Transmit};
@@ -36,9 +37,10 @@ enum Link {
         decoder: mtcp::Decoder,
         frames: VecDeque<(usize, Transmit)>,
     },
-    /// TCPCLv4: the session, and the bundles it holds until the peer acknowledges them.
-    Tcpcl {
-        session: Box<tcpcl::Session>,
+    /// A session protocol (TCPCLv4, TCPCLv3), and the bundles it holds until the peer
+    /// acknowledges them.
+    Session {
+        session: Box<dyn StreamSession>,
         inflight: HashMap<u64, Transmit>,
         next_id: u64,
     },
@@ -61,7 +63,7 @@ impl Conn {
     fn unacknowledged(&self) -> usize {
         match &self.link {
             Link::Mtcp { frames, .. } => frames.len(),
-            Link::Tcpcl { inflight, .. } => inflight.len(),
+            Link::Session { inflight, .. } => inflight.len(),
         }
     }
 }
@@ -145,7 +147,7 @@ impl Tcp {
         self.conns
             .values()
             .filter_map(|c| match &c.link {
-                Link::Tcpcl { session, .. } => session.poll_timeout(),
+                Link::Session { session, .. } => session.poll_timeout(),
                 Link::Mtcp { .. } => None,
             })
             .min()
@@ -158,11 +160,11 @@ impl Tcp {
         let tokens: Vec<usize> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(Conn {
-                link: Link::Tcpcl { session, .. },
+                link: Link::Session { session, .. },
                 ..
             }) = self.conns.get_mut(&token)
             {
-                session.close(now, tcpcl::SessTermReason::Unknown);
+                session.shutdown(now);
                 self.drive(token, node, poll);
             }
         }
@@ -175,14 +177,14 @@ impl Tcp {
             .conns
             .iter()
             .filter(|(_, c)| match &c.link {
-                Link::Tcpcl { session, .. } => session.poll_timeout().is_some_and(|t| t <= now),
+                Link::Session { session, .. } => session.poll_timeout().is_some_and(|t| t <= now),
                 Link::Mtcp { .. } => false,
             })
             .map(|(t, _)| *t)
             .collect();
         for token in due {
             if let Some(Conn {
-                link: Link::Tcpcl { session, .. },
+                link: Link::Session { session, .. },
                 ..
             }) = self.conns.get_mut(&token)
             {
@@ -233,23 +235,21 @@ impl Tcp {
                             c.out.extend_from_slice(&t.bundle);
                             frames.push_back((c.out.len(), t));
                         }
-                        Link::Tcpcl {
+                        Link::Session {
                             session,
                             inflight,
                             next_id,
                         } => {
                             *next_id += 1;
-                            match session.send_bundle(now, *next_id, t.bundle.clone()) {
+                            match session.send(now, *next_id, t.bundle.clone()) {
                                 Ok(()) => {
                                     inflight.insert(*next_id, t);
                                 }
-                                Err(tcpcl::SendError::TooLarge {
-                                    peer_transfer_mru, ..
-                                }) => {
-                                    fragment_into(&t, peer_transfer_mru, &mut self.queues);
+                                Err(SendRefusal::TooLarge(max)) => {
+                                    fragment_into(&t, max, &mut self.queues);
                                 }
-                                Err(e) => {
-                                    crate::debug!("session with {hop} takes no bundle ({e:?})");
+                                Err(SendRefusal::NotNow(why)) => {
+                                    crate::debug!("session with {hop} takes no bundle ({why})");
                                     self.queues.entry(hop).or_default().push_back(t);
                                 }
                             }
@@ -297,8 +297,8 @@ impl Tcp {
                 tcpcl::Role::Passive
             };
             match tcpcl::Session::new(role, self.session_config(), time::now_ms()) {
-                Ok(session) => Link::Tcpcl {
-                    session: Box::new(session),
+                Ok(session) => Link::Session {
+                    session: Box::new(session) as Box<dyn StreamSession>,
                     inflight: HashMap::new(),
                     next_id: 0,
                 },
@@ -413,7 +413,7 @@ impl Tcp {
             let now = time::now_ms();
             match c.stream.read(&mut buf) {
                 Ok(0) => {
-                    if let Link::Tcpcl { session, .. } = &mut c.link {
+                    if let Link::Session { session, .. } = &mut c.link {
                         session.handle_eof(now);
                         self.drive(token, node, poll);
                     }
@@ -434,7 +434,7 @@ impl Tcp {
                             return;
                         }
                     },
-                    Link::Tcpcl { session, .. } => {
+                    Link::Session { session, .. } => {
                         session.handle_bytes(now, &buf[..n]);
                         self.drive(token, node, poll);
                     }
@@ -454,7 +454,7 @@ impl Tcp {
         let mut closed = None;
         let mut requeue = Vec::new();
         if let Some(c) = self.conns.get_mut(&token)
-            && let Link::Tcpcl {
+            && let Link::Session {
                 session, inflight, ..
             } = &mut c.link
         {
@@ -463,14 +463,13 @@ impl Tcp {
                 .map_or_else(|| format!("tcpcl:{}", c.peer), |h| h.to_string());
             while let Some(ev) = session.poll_event() {
                 match ev {
-                    tcpcl::Event::Established {
+                    SessionEvent::Established {
                         peer_node_id,
                         keepalive_s,
-                        ..
                     } => crate::info!(
-                        "TCPCL session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
+                        "session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
                     ),
-                    tcpcl::Event::BundleReceived {
+                    SessionEvent::BundleReceived {
                         transfer_id,
                         bundle,
                     } => {
@@ -479,42 +478,33 @@ impl Tcp {
                         // store lands).
                         let valid = crate::wire::parse(&bundle).is_ok();
                         node.cla_receive(time::now_ms(), &label, bundle);
-                        let _ = if valid {
-                            session.accept_transfer(transfer_id)
+                        if valid {
+                            session.accept(transfer_id);
                         } else {
-                            session.refuse_transfer(
-                                transfer_id,
-                                tcpcl::XferRefuseReason::NotAcceptable,
-                            )
-                        };
+                            session.refuse_unacceptable(transfer_id);
+                        }
                     }
-                    tcpcl::Event::BundleSent { id } => {
+                    SessionEvent::BundleSent { id } => {
                         inflight.remove(&id);
                     }
-                    tcpcl::Event::BundleRefused { id, reason } => {
+                    SessionEvent::BundleRefused { id, reason } => {
                         crate::warn!("{label} refused a bundle ({reason}); dropped");
                         inflight.remove(&id);
                     }
-                    tcpcl::Event::BundleTooLarge {
-                        id,
-                        peer_transfer_mru,
-                        ..
-                    } => {
+                    SessionEvent::BundleTooLarge { id, max } => {
                         if let Some(t) = inflight.remove(&id) {
-                            requeue.push((t, Some(peer_transfer_mru)));
+                            requeue.push((t, Some(max)));
                         }
                     }
-                    tcpcl::Event::BundleFailed { id } => {
+                    SessionEvent::BundleFailed { id } => {
                         if let Some(t) = inflight.remove(&id) {
                             requeue.push((t, None));
                         }
                     }
-                    tcpcl::Event::Rejected { reason, .. } => {
-                        crate::warn!("{label} rejected a message: {reason}")
-                    }
-                    tcpcl::Event::Closed { reason, by_peer } => {
+                    SessionEvent::Note(n) => crate::info!("{label}: {n}"),
+                    SessionEvent::Closed { reason, by_peer } => {
                         closed = Some(format!(
-                            "{}{reason:?}",
+                            "{}{reason}",
                             if by_peer { "by the peer: " } else { "" }
                         ));
                     }
@@ -573,7 +563,7 @@ impl Tcp {
         let _ = poll.registry().deregister(&mut c.stream);
         let unsent: Vec<Transmit> = match c.link {
             Link::Mtcp { frames, .. } => frames.into_iter().map(|(_, t)| t).collect(),
-            Link::Tcpcl { inflight, .. } => {
+            Link::Session { inflight, .. } => {
                 let mut v: Vec<(u64, Transmit)> = inflight.into_iter().collect();
                 v.sort_by_key(|(id, _)| *id);
                 v.into_iter().map(|(_, t)| t).collect()
