@@ -14,10 +14,12 @@ pub enum ClaAddr {
     Mtcp(SocketAddr),
     /// TCPCLv4 (RFC 9174), without TLS.
     Tcpcl(SocketAddr),
+    /// TCPCLv3 (RFC 7242), the layer ION and µD3TN speak.
+    Tcpclv3(SocketAddr),
 }
 
 impl ClaAddr {
-    /// Parses `udp:HOST:PORT`, `tcpcl:HOST:PORT` or `mtcp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or
+    /// Parses `udp:HOST:PORT`, `tcpcl:HOST:PORT`, `tcpclv3:HOST:PORT` or `mtcp:HOST:PORT` (HOST an IPv4 literal, `[IPv6]`, or
     /// `localhost`).
     pub fn parse(s: &str) -> Result<ClaAddr, String> {
         let s = s.trim();
@@ -26,9 +28,10 @@ impl ClaAddr {
             "udp" => ClaAddr::Udp,
             "mtcp" => ClaAddr::Mtcp,
             "tcpcl" => ClaAddr::Tcpcl,
+            "tcpclv3" => ClaAddr::Tcpclv3,
             _ => {
                 return Err(format!(
-                    "'{s}' is not a convergence-layer address (expected udp:HOST:PORT, tcpcl:HOST:PORT or mtcp:HOST:PORT)"
+                    "'{s}' is not a convergence-layer address (expected udp:, tcpcl:, tcpclv3: or mtcp:HOST:PORT)"
                 ));
             }
         };
@@ -45,7 +48,7 @@ impl ClaAddr {
             ClaAddr::Udp(a) if a.is_ipv4() => Some(65_507),
             ClaAddr::Udp(_) => Some(65_527),
             // A stream carries bundles of any size.
-            ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) => None,
+            ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) | ClaAddr::Tcpclv3(_) => None,
         }
     }
 }
@@ -56,6 +59,7 @@ impl fmt::Display for ClaAddr {
             ClaAddr::Udp(a) => write!(f, "udp:{a}"),
             ClaAddr::Mtcp(a) => write!(f, "mtcp:{a}"),
             ClaAddr::Tcpcl(a) => write!(f, "tcpcl:{a}"),
+            ClaAddr::Tcpclv3(a) => write!(f, "tcpclv3:{a}"),
         }
     }
 }

@@ -459,7 +459,7 @@ fn negotiation_of_acks_refusal_keepalive_and_length() {
 }
 
 #[test]
-fn without_acks_a_bundle_is_sent_when_handed_out() {
+fn without_acks_a_bundle_is_sent_once_written() {
     let mut b = SessionConfig::new("ipn:2.0");
     b.request_acks = false;
     let mut p = Pair::new(SessionConfig::new("ipn:1.0"), b, Split::Whole);
@@ -467,6 +467,10 @@ fn without_acks_a_bundle_is_sent_when_handed_out() {
     p.a.s.send_bundle(0, 5, bundle(1000, 5)).unwrap();
     let mut buf = Vec::new();
     assert!(p.a.s.poll_transmit(&mut buf) > 1000);
+    assert_eq!(p.a.s.poll_event(), None, "not yet known to be written");
+    // The next call means the driver wrote everything before it.
+    let mut more = Vec::new();
+    assert_eq!(p.a.s.poll_transmit(&mut more), 0);
     assert_eq!(p.a.s.poll_event(), Some(Event::BundleSent { id: 5 }));
     // Nothing but the DATA_SEGMENT went out, and nothing comes back.
     assert_eq!(buf[0], 0x13);
@@ -1311,4 +1315,50 @@ fn random_input_never_panics() {
         s.handle_eof(t);
         assert!(s.is_closed());
     }
+}
+
+#[test]
+fn without_acks_a_bundle_not_known_written_fails_at_the_end() {
+    let mut b = SessionConfig::new("ipn:2.0");
+    b.request_acks = false;
+    let mut p = Pair::new(SessionConfig::new("ipn:1.0"), b, Split::Whole);
+    p.drive();
+    p.a.s.send_bundle(0, 1, bundle(10, 1)).unwrap();
+    p.a.s.send_bundle(0, 2, bundle(10, 2)).unwrap();
+    let mut buf = Vec::new();
+    assert!(p.a.s.poll_transmit(&mut buf) > 0);
+    assert!(p.a.s.poll_transmit(&mut buf) > 0);
+    // Bundle 1 is confirmed by the second call; bundle 2's bytes may not have left.
+    p.a.s.handle_eof(0);
+    p.a.collect();
+    assert_eq!(sent_ids(&p.a), [1]);
+    assert_eq!(failed_ids(&p.a), [2]);
+
+    // A clean close finishes the bundle, then waits for the confirmation before it ends.
+    let mut a = SessionConfig::new("ipn:1.0");
+    a.max_segment_len = 6;
+    let mut b = SessionConfig::new("ipn:2.0");
+    b.request_acks = false;
+    let mut p = Pair::new(a, b, Split::Whole);
+    p.drive();
+    p.a.s.send_bundle(0, 3, bundle(10, 3)).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(p.a.s.poll_transmit(&mut buf), 8, "first segment");
+    p.a.s.close(0, None);
+    buf.clear();
+    assert_eq!(
+        p.a.s.poll_transmit(&mut buf),
+        7,
+        "last segment, then SHUTDOWN"
+    );
+    let mut want = vec![0x11, 4];
+    want.extend_from_slice(&bundle(10, 3)[6..]);
+    want.push(0x50);
+    assert_eq!(buf, want);
+    p.a.collect();
+    assert!(!p.a.s.is_closed());
+    assert_eq!(p.a.s.poll_transmit(&mut buf), 0);
+    p.a.collect();
+    assert_eq!(sent_ids(&p.a), [3]);
+    assert!(p.a.s.is_closed());
 }

@@ -1,5 +1,6 @@
 //! What the TCP driver needs from a session protocol (TCPCLv4, TCPCLv3): one interface, so that
-//! `io/tcp.rs` moves bytes and events the same way for both.
+//! `io/tcp.rs` moves bytes and events the same way for both. A refusal because the peer already
+//! has the bundle ("completed") counts as sent.
 
 /// An event of a stream session, in the driver's terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +138,11 @@ impl StreamSession for super::tcpcl::Session {
                 bundle,
             },
             E::BundleSent { id } => SessionEvent::BundleSent { id },
+            // "Completed": the peer already has it.
+            E::BundleRefused {
+                id,
+                reason: super::tcpcl::XferRefuseReason::Completed,
+            } => SessionEvent::BundleSent { id },
             E::BundleRefused { id, reason } => SessionEvent::BundleRefused {
                 id,
                 reason: reason.to_string(),
@@ -161,5 +167,72 @@ impl StreamSession for super::tcpcl::Session {
     }
     fn poll_timeout(&self) -> Option<u64> {
         super::tcpcl::Session::poll_timeout(self)
+    }
+}
+
+impl StreamSession for super::tcpclv3::Session {
+    fn handle_bytes(&mut self, now_ms: u64, data: &[u8]) {
+        super::tcpclv3::Session::handle_bytes(self, now_ms, data);
+    }
+    fn handle_eof(&mut self, now_ms: u64) {
+        super::tcpclv3::Session::handle_eof(self, now_ms);
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        super::tcpclv3::Session::handle_timeout(self, now_ms);
+    }
+    fn send(&mut self, now_ms: u64, id: u64, bundle: Vec<u8>) -> Result<(), SendRefusal> {
+        self.send_bundle(now_ms, id, bundle)
+            .map_err(|e| SendRefusal::NotNow(format!("{e:?}")))
+    }
+    fn accept(&mut self, transfer_id: u64) {
+        let _ = self.accept_transfer(transfer_id);
+    }
+    fn refuse_unacceptable(&mut self, transfer_id: u64) {
+        // TCPCLv3 has no "not acceptable" code.
+        let _ = self.refuse_transfer(transfer_id, super::tcpclv3::RefuseReason::Unknown);
+    }
+    fn shutdown(&mut self, now_ms: u64) {
+        self.close(now_ms, None);
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        super::tcpclv3::Session::poll_transmit(self, out)
+    }
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        use super::tcpclv3::{Event as E, RefuseReason};
+        Some(match super::tcpclv3::Session::poll_event(self)? {
+            E::Established {
+                peer_node_id,
+                keepalive_s,
+                ..
+            } => SessionEvent::Established {
+                peer_node_id,
+                keepalive_s,
+            },
+            E::BundleReceived {
+                transfer_id,
+                bundle,
+            } => SessionEvent::BundleReceived {
+                transfer_id,
+                bundle,
+            },
+            E::BundleSent { id } => SessionEvent::BundleSent { id },
+            // "Completed": the peer already has it.
+            E::BundleRefused {
+                id,
+                reason: RefuseReason::Completed,
+            } => SessionEvent::BundleSent { id },
+            E::BundleRefused { id, reason } => SessionEvent::BundleRefused {
+                id,
+                reason: format!("{reason:?}"),
+            },
+            E::BundleFailed { id } => SessionEvent::BundleFailed { id },
+            E::Closed { reason, by_peer } => SessionEvent::Closed {
+                reason: format!("{reason:?}"),
+                by_peer,
+            },
+        })
+    }
+    fn poll_timeout(&self) -> Option<u64> {
+        super::tcpclv3::Session::poll_timeout(self)
     }
 }

@@ -182,7 +182,7 @@ impl Engine {
         while let Some(t) = self.node.poll_transmit() {
             match t.to {
                 ClaAddr::Udp(_) => self.udp.queue.push_back(t),
-                ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) => self.tcp.enqueue(t),
+                ClaAddr::Mtcp(_) | ClaAddr::Tcpcl(_) | ClaAddr::Tcpclv3(_) => self.tcp.enqueue(t),
             }
         }
         self.udp.send_all(&self.poll);

@@ -10,7 +10,7 @@
 
 use crate::cla::mtcp;
 use crate::cla::stream::{SendRefusal, SessionEvent, StreamSession};
-use crate::cla::tcpcl;
+use crate::cla::{tcpcl, tcpclv3};
 use crate::config::ConfigError;
 use crate::node::{Node, Transmit};
 use crate::route::ClaAddr;
@@ -28,6 +28,25 @@ pub(crate) const CONN_BASE: usize = 1 << 17;
 /// First and largest wait before reconnecting to a next hop that failed.
 const BACKOFF_FIRST_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 30_000;
+
+/// Which protocol a listener or connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Mtcp,
+    Tcpcl,
+    Tcpclv3,
+}
+
+impl Kind {
+    fn of(a: &ClaAddr) -> Option<(SocketAddr, Kind)> {
+        match *a {
+            ClaAddr::Mtcp(s) => Some((s, Kind::Mtcp)),
+            ClaAddr::Tcpcl(s) => Some((s, Kind::Tcpcl)),
+            ClaAddr::Tcpclv3(s) => Some((s, Kind::Tcpclv3)),
+            ClaAddr::Udp(_) => None,
+        }
+    }
+}
 
 /// The protocol state of a connection.
 #[derive(Debug)]
@@ -75,7 +94,7 @@ pub struct Tcp {
     node_id: String,
     /// Largest bundle accepted (TCPCL Transfer MRU, MTCP frame limit).
     max_bundle: u64,
-    listeners: Vec<(TcpListener, bool)>,
+    listeners: Vec<(TcpListener, Kind)>,
     conns: HashMap<usize, Conn>,
     next_conn: usize,
     /// Outgoing connection (token) per next hop.
@@ -103,16 +122,14 @@ impl Tcp {
             ..Tcp::default()
         };
         for a in listen {
-            let (addr, is_tcpcl) = match a {
-                ClaAddr::Mtcp(addr) => (addr, false),
-                ClaAddr::Tcpcl(addr) => (addr, true),
-                ClaAddr::Udp(_) => continue,
+            let Some((addr, kind)) = Kind::of(a) else {
+                continue;
             };
             let bad = |e: std::io::Error| ConfigError {
                 setting: "BP_CLA".into(),
                 reason: format!("cannot listen on {a}: {e}"),
             };
-            let mut l = TcpListener::bind(*addr).map_err(bad)?;
+            let mut l = TcpListener::bind(addr).map_err(bad)?;
             poll.registry()
                 .register(
                     &mut l,
@@ -120,7 +137,7 @@ impl Tcp {
                     Interest::READABLE,
                 )
                 .map_err(bad)?;
-            t.listeners.push((l, is_tcpcl));
+            t.listeners.push((l, kind));
         }
         Ok(t)
     }
@@ -262,15 +279,11 @@ impl Tcp {
     }
 
     fn connect(&mut self, hop: ClaAddr, poll: &Poll) -> Option<usize> {
-        let (addr, is_tcpcl) = match hop {
-            ClaAddr::Mtcp(a) => (a, false),
-            ClaAddr::Tcpcl(a) => (a, true),
-            ClaAddr::Udp(_) => return None,
-        };
+        let (addr, kind) = Kind::of(&hop)?;
         match TcpStream::connect(addr) {
             Ok(stream) => {
                 crate::info!("connecting to {hop}");
-                let token = self.add(stream, addr, Some(hop), false, is_tcpcl, poll)?;
+                let token = self.add(stream, addr, Some(hop), false, kind, poll)?;
                 self.by_hop.insert(hop, token);
                 Some(token)
             }
@@ -287,30 +300,49 @@ impl Tcp {
         peer: SocketAddr,
         hop: Option<ClaAddr>,
         connected: bool,
-        is_tcpcl: bool,
+        kind: Kind,
         poll: &Poll,
     ) -> Option<usize> {
-        let link = if is_tcpcl {
-            let role = if hop.is_some() {
-                tcpcl::Role::Active
-            } else {
-                tcpcl::Role::Passive
-            };
-            match tcpcl::Session::new(role, self.session_config(), time::now_ms()) {
-                Ok(session) => Link::Session {
-                    session: Box::new(session) as Box<dyn StreamSession>,
-                    inflight: HashMap::new(),
-                    next_id: 0,
-                },
-                Err(e) => {
-                    crate::error!("cannot start a TCPCL session: {e:?}");
-                    return None;
-                }
+        let now = time::now_ms();
+        let active = hop.is_some();
+        let session: Result<Box<dyn StreamSession>, String> = match kind {
+            Kind::Mtcp => Err(String::new()),
+            Kind::Tcpcl => {
+                let role = if active {
+                    tcpcl::Role::Active
+                } else {
+                    tcpcl::Role::Passive
+                };
+                tcpcl::Session::new(role, self.session_config(), now)
+                    .map(|s| Box::new(s) as Box<dyn StreamSession>)
+                    .map_err(|e| format!("{e:?}"))
             }
-        } else {
-            Link::Mtcp {
+            Kind::Tcpclv3 => {
+                let role = if active {
+                    tcpclv3::Role::Active
+                } else {
+                    tcpclv3::Role::Passive
+                };
+                let mut c = tcpclv3::SessionConfig::new(self.node_id.clone());
+                c.max_bundle_len = self.max_bundle;
+                tcpclv3::Session::new(role, c, now)
+                    .map(|s| Box::new(s) as Box<dyn StreamSession>)
+                    .map_err(|e| format!("{e:?}"))
+            }
+        };
+        let link = match (kind, session) {
+            (Kind::Mtcp, _) => Link::Mtcp {
                 decoder: mtcp::Decoder::new(self.max_bundle),
                 frames: VecDeque::new(),
+            },
+            (_, Ok(session)) => Link::Session {
+                session,
+                inflight: HashMap::new(),
+                next_id: 0,
+            },
+            (_, Err(e)) => {
+                crate::error!("cannot start a session: {e}");
+                return None;
             }
         };
         let token = CONN_BASE + self.next_conn;
@@ -384,15 +416,14 @@ impl Tcp {
 
     fn accept(&mut self, i: usize, poll: &Poll) {
         loop {
-            let Some((l, is_tcpcl)) = self.listeners.get(i) else {
+            let Some((l, kind)) = self.listeners.get(i) else {
                 return;
             };
-            let is_tcpcl = *is_tcpcl;
+            let kind = *kind;
             match l.accept() {
                 Ok((stream, peer)) => {
-                    let kind = if is_tcpcl { "TCPCL" } else { "MTCP" };
-                    crate::info!("{kind} connection from {peer}");
-                    self.add(stream, peer, None, true, is_tcpcl, poll);
+                    crate::info!("{kind:?} connection from {peer}");
+                    self.add(stream, peer, None, true, kind, poll);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -460,74 +491,85 @@ impl Tcp {
         {
             let label = c
                 .hop
-                .map_or_else(|| format!("tcpcl:{}", c.peer), |h| h.to_string());
-            while let Some(ev) = session.poll_event() {
-                match ev {
-                    SessionEvent::Established {
-                        peer_node_id,
-                        keepalive_s,
-                    } => crate::info!(
-                        "session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
-                    ),
-                    SessionEvent::BundleReceived {
-                        transfer_id,
-                        bundle,
-                    } => {
-                        // A bundle that is not one is refused (the node logs and counts it);
-                        // others are accepted once the node has them (in memory until the
-                        // store lands).
-                        let valid = crate::wire::parse(&bundle).is_ok();
-                        node.cla_receive(time::now_ms(), &label, bundle);
-                        if valid {
-                            session.accept(transfer_id);
-                        } else {
-                            session.refuse_unacceptable(transfer_id);
+                .map_or_else(|| format!("tcp:{}", c.peer), |h| h.to_string());
+            // Events, then bytes, until neither comes: writing can itself release events
+            // (a TCPCLv3 bundle without acknowledgements is sent once written), and events
+            // can release bytes (an acknowledgement). Bounded, in case a peer keeps it busy.
+            for _ in 0..64 {
+                let mut busy = false;
+                while let Some(ev) = session.poll_event() {
+                    busy = true;
+                    match ev {
+                        SessionEvent::Established {
+                            peer_node_id,
+                            keepalive_s,
+                        } => crate::info!(
+                            "session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
+                        ),
+                        SessionEvent::BundleReceived {
+                            transfer_id,
+                            bundle,
+                        } => {
+                            // A bundle that is not one is refused (the node logs and counts it);
+                            // others are accepted once the node has them (in memory until the
+                            // store lands).
+                            let valid = crate::wire::parse(&bundle).is_ok();
+                            node.cla_receive(time::now_ms(), &label, bundle);
+                            if valid {
+                                session.accept(transfer_id);
+                            } else {
+                                session.refuse_unacceptable(transfer_id);
+                            }
                         }
-                    }
-                    SessionEvent::BundleSent { id } => {
-                        inflight.remove(&id);
-                    }
-                    SessionEvent::BundleRefused { id, reason } => {
-                        crate::warn!("{label} refused a bundle ({reason}); dropped");
-                        inflight.remove(&id);
-                    }
-                    SessionEvent::BundleTooLarge { id, max } => {
-                        if let Some(t) = inflight.remove(&id) {
-                            requeue.push((t, Some(max)));
+                        SessionEvent::BundleSent { id } => {
+                            inflight.remove(&id);
                         }
-                    }
-                    SessionEvent::BundleFailed { id } => {
-                        if let Some(t) = inflight.remove(&id) {
-                            requeue.push((t, None));
+                        SessionEvent::BundleRefused { id, reason } => {
+                            crate::warn!("{label} refused a bundle ({reason}); dropped");
+                            inflight.remove(&id);
                         }
-                    }
-                    SessionEvent::Note(n) => crate::info!("{label}: {n}"),
-                    SessionEvent::Closed { reason, by_peer } => {
-                        closed = Some(format!(
-                            "{}{reason}",
-                            if by_peer { "by the peer: " } else { "" }
-                        ));
+                        SessionEvent::BundleTooLarge { id, max } => {
+                            if let Some(t) = inflight.remove(&id) {
+                                requeue.push((t, Some(max)));
+                            }
+                        }
+                        SessionEvent::BundleFailed { id } => {
+                            if let Some(t) = inflight.remove(&id) {
+                                requeue.push((t, None));
+                            }
+                        }
+                        SessionEvent::Note(n) => crate::info!("{label}: {n}"),
+                        SessionEvent::Closed { reason, by_peer } => {
+                            closed = Some(format!(
+                                "{}{reason}",
+                                if by_peer { "by the peer: " } else { "" }
+                            ));
+                        }
                     }
                 }
-            }
-            // Only produce more bytes once the previous ones are written: a slow peer holds
-            // its own buffer, not ours.
-            if c.connected {
-                if c.written < c.out.len()
-                    && let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written)
-                {
-                    closed = Some(e);
-                }
-                while closed.is_none() && c.written == c.out.len() {
-                    c.out.clear();
-                    c.written = 0;
-                    if session.poll_transmit(&mut c.out) == 0 {
-                        break;
-                    }
-                    if let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written) {
+                // Only produce more bytes once the previous ones are written: a slow peer holds
+                // its own buffer, not ours.
+                if c.connected {
+                    if c.written < c.out.len()
+                        && let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written)
+                    {
                         closed = Some(e);
-                        break;
                     }
+                    while closed.is_none() && c.written == c.out.len() {
+                        c.out.clear();
+                        c.written = 0;
+                        if session.poll_transmit(&mut c.out) == 0 {
+                            break;
+                        }
+                        busy = true;
+                        if let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written) {
+                            closed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if !busy || closed.is_some() {
+                    break;
                 }
             }
         }

@@ -18,8 +18,9 @@
 //! Differences from TCPCLv4 a driver sees: both sides send their contact header at once (the
 //! role changes nothing on the wire); there is no transfer MRU, so no `BundleTooLarge` (the
 //! peer refuses or shuts down instead); acknowledgements are optional, and without them a
-//! bundle counts as sent once `poll_transmit` has handed out its last segment (as for MTCP,
-//! write those bytes before trusting it); `close` takes an optional [`ShutdownReason`]; and
+//! bundle counts as sent once its last segment is written, which the session learns from the
+//! next `poll_transmit` call (so `BundleSent` is queued by `poll_transmit`: poll events again
+//! after the write loop); `close` takes an optional [`ShutdownReason`]; and
 //! [`CloseReason::Shutdown`] carries the reconnection delay the peer asked for.
 //!
 //! Interoperability with pyd3tn 0.15.2 (`pyd3tn.tcpcl`): it sends flags 0 and keepalive 0,

@@ -12,10 +12,11 @@
 //! - Commands: [`Session::send_bundle`], [`Session::accept_transfer`],
 //!   [`Session::refuse_transfer`], [`Session::close`].
 //! - Outputs, to poll after every input or command, in this order:
-//!   1. [`Session::poll_transmit`] while the socket takes data. Each call appends the pending
-//!      control messages and at most one DATA_SEGMENT (preceded by a LENGTH when the peer asked
-//!      for those), so a driver that stops calling it when the socket would block never
-//!      buffers more than one segment beyond the socket.
+//!   1. [`Session::poll_transmit`] while the socket takes data, and only once what it returned
+//!      before is written (without acks, the next call is what confirms a bundle as sent).
+//!      Each call appends the pending control messages and at most one DATA_SEGMENT (preceded
+//!      by a LENGTH when the peer asked for those), so the driver never buffers more than one
+//!      segment beyond the socket.
 //!   2. [`Session::poll_event`] until `None`.
 //!   3. [`Session::poll_timeout`], to re-arm the driver's timer.
 //!
@@ -39,8 +40,11 @@
 //!   ([`Event::BundleSent`]) when an ACK_SEGMENT covers its whole length; ACK_SEGMENTs and
 //!   REFUSE_BUNDLEs apply to the oldest bundle not yet answered (§5.4: bundles are identified
 //!   by order), and a refused bundle still being segmented is abandoned. Without acks a bundle
-//!   counts as sent when `poll_transmit` hands out its last segment: like MTCP, the driver
-//!   must still write those bytes, and a connection lost right after may lose it.
+//!   counts as sent once its last segment is written: at the first `poll_transmit` call after
+//!   the one that handed that segment out (a driver calls it again only when everything it got
+//!   before is written, see the poll order), which is when [`Event::BundleSent`] is queued; so
+//!   poll events again after writing. If the session ends first, the bundle fails (the peer
+//!   may then get it twice, never zero times).
 //! - Receiving (§5.2–§5.5): segment data goes straight into the bundle (no segment buffer);
 //!   a bundle may not exceed [`SessionConfig::max_bundle_len`]. With acks, each segment but the
 //!   last is acknowledged at once with the cumulative length; the last acknowledgement waits
@@ -403,7 +407,8 @@ pub enum Event {
         /// The bundle.
         bundle: Vec<u8>,
     },
-    /// The bundle is through: acknowledged in full, or (without acks) handed out whole.
+    /// The bundle is through: acknowledged in full, or (without acks) written whole (see
+    /// [`Session::poll_transmit`]).
     BundleSent {
         /// The caller's handle from [`Session::send_bundle`].
         id: u64,
@@ -535,6 +540,8 @@ pub struct Session {
     queue: VecDeque<Queued>,
     /// Started bundles not yet answered, oldest first; only the last may have unsent data.
     sending: VecDeque<OutBundle>,
+    /// Without acks: bundles whose last segment the previous `poll_transmit` handed out.
+    handed_out: Vec<u64>,
     incoming: Option<InBundle>,
     /// A LENGTH announced an oversize bundle and we refused it: discard the next one.
     refuse_next: bool,
@@ -588,6 +595,7 @@ impl Session {
             next_in_id: FIRST_TRANSFER_ID,
             queue: VecDeque::new(),
             sending: VecDeque::new(),
+            handed_out: Vec::new(),
             incoming: None,
             refuse_next: false,
             replies: VecDeque::new(),
@@ -799,8 +807,17 @@ impl Session {
 
     /// Appends the bytes to write to the socket to `out`: pending control messages and at
     /// most one DATA_SEGMENT. Returns how many were appended; 0 means nothing to send now.
+    /// Call it only once what it returned before is written: without acks, this call is what
+    /// confirms the bundles whose last segment went out in the previous one
+    /// ([`Event::BundleSent`]).
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if !self.handed_out.is_empty() {
+            for id in std::mem::take(&mut self.handed_out) {
+                self.events.push_back(Event::BundleSent { id });
+            }
+            self.maybe_finish();
+        }
         let start = out.len();
         out.append(&mut self.tx);
         if self.phase == Phase::Established {
@@ -1204,6 +1221,7 @@ impl Session {
             || !(self.term.sent || self.term.received)
             || self.term.to_send.is_some()
             || !self.sending.is_empty()
+            || !self.handed_out.is_empty()
             || self.incoming.is_some()
             || !self.replies.is_empty()
         {
@@ -1218,6 +1236,10 @@ impl Session {
     fn finish(&mut self, reason: CloseReason, by_peer: bool) {
         if self.phase == Phase::Closed {
             return;
+        }
+        // Without acks, a last segment handed out but not known to be written may be lost.
+        for id in std::mem::take(&mut self.handed_out) {
+            self.events.push_back(Event::BundleFailed { id });
         }
         for t in std::mem::take(&mut self.sending) {
             self.events.push_back(Event::BundleFailed { id: t.id });
@@ -1290,10 +1312,11 @@ impl Session {
             t.all_sent = true;
             t.data = Vec::new();
             if !self.acks {
-                // Nothing will answer it: handed out whole is as far as it goes.
+                // Nothing will answer it: it is sent once these bytes are written, which the
+                // next poll_transmit call confirms.
                 let id = t.id;
                 self.sending.pop_back();
-                self.events.push_back(Event::BundleSent { id });
+                self.handed_out.push(id);
             }
             self.flush_term();
             self.maybe_finish();
