@@ -122,10 +122,15 @@ impl Engine {
                     .as_millis() as u64;
                 wait = wait.min(ms);
             }
-            if let Err(e) = self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(wait.max(1))))
-                && e.kind() != std::io::ErrorKind::Interrupted
+            if let Err(e) = self.poll.poll(
+                &mut events,
+                // Bytes left to read from a turn's budget: look at new events, don't wait.
+                Some(Duration::from_millis(if self.tcp.has_more_to_read() {
+                    0
+                } else {
+                    wait.max(1)
+                })),
+            ) && e.kind() != std::io::ErrorKind::Interrupted
             {
                 crate::error!("event loop failed: {e}; engine stops");
                 return;
@@ -154,6 +159,7 @@ impl Engine {
                     }
                 }
             }
+            self.tcp.resume_reads(&mut self.node, &self.poll);
             self.tcp.tick(&mut self.node, &self.poll);
             self.pump();
             let now = time::now_ms();

@@ -25,6 +25,8 @@ use std::net::SocketAddr;
 pub(crate) const LISTEN_BASE: usize = 1 << 16;
 /// Tokens of TCP connections start here.
 pub(crate) const CONN_BASE: usize = 1 << 17;
+/// Reads (of up to 64 KiB) per connection per turn of the event loop.
+const READ_BUDGET: usize = 16;
 /// First and largest wait before reconnecting to a next hop that failed.
 const BACKOFF_FIRST_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 30_000;
@@ -105,6 +107,8 @@ pub struct Tcp {
     backoff: HashMap<ClaAddr, (u64, u64)>,
     /// Streams closed because of a framing error.
     pub protocol_errors: u64,
+    /// Connections with bytes left to read (see [`Tcp::resume_reads`]).
+    more_to_read: Vec<usize>,
 }
 
 impl Tcp {
@@ -435,9 +439,32 @@ impl Tcp {
         }
     }
 
+    /// Connections that stopped reading at their per-turn budget: read again next turn (the
+    /// loop is edge-triggered, so no new event would come for bytes already waiting).
+    pub fn resume_reads(&mut self, node: &mut Node, poll: &Poll) {
+        for token in std::mem::take(&mut self.more_to_read) {
+            self.read(token, node, poll);
+        }
+    }
+
+    /// Whether some connection has bytes left to read from an earlier turn.
+    pub fn has_more_to_read(&self) -> bool {
+        !self.more_to_read.is_empty()
+    }
+
     fn read(&mut self, token: usize, node: &mut Node, poll: &Poll) {
         let mut buf = [0u8; 65_536];
+        // At most this many reads per turn, so that one busy peer neither starves the others
+        // nor keeps what it sent from reaching the applications (deliveries run between turns).
+        let mut budget = READ_BUDGET;
         loop {
+            if budget == 0 {
+                if !self.more_to_read.contains(&token) {
+                    self.more_to_read.push(token);
+                }
+                return;
+            }
+            budget -= 1;
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
