@@ -61,8 +61,9 @@ impl Decoder {
         }
     }
 
-    /// Adds bytes read from the stream; returns the bundles completed by them. After an error
-    /// every later call returns the same error.
+    /// Adds bytes read from the stream; returns the bundles completed by them. A broken frame
+    /// after complete ones: the complete ones are returned and [`Decoder::error`] is set; every
+    /// later call returns that error.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, MtcpError> {
         if let Some(e) = self.failed {
             return Err(e);
@@ -75,23 +76,29 @@ impl Decoder {
             let head = match cbor::read_head(rest) {
                 Ok(h) => h,
                 Err(cbor::Error::Truncated) => break,
-                Err(_) => return self.fail(MtcpError::NotAByteString),
+                Err(_) => return self.fail(MtcpError::NotAByteString, out),
             };
             if head.major != cbor::MAJOR_BYTES || head.indefinite {
-                return self.fail(MtcpError::NotAByteString);
+                return self.fail(MtcpError::NotAByteString, out);
             }
             if head.arg > self.max {
-                return self.fail(MtcpError::TooLong {
-                    len: head.arg,
-                    max: self.max,
-                });
+                return self.fail(
+                    MtcpError::TooLong {
+                        len: head.arg,
+                        max: self.max,
+                    },
+                    out,
+                );
             }
             // `arg <= max`, and `max` fits the address space the caller chose it from.
             let Ok(len) = usize::try_from(head.arg) else {
-                return self.fail(MtcpError::TooLong {
-                    len: head.arg,
-                    max: self.max,
-                });
+                return self.fail(
+                    MtcpError::TooLong {
+                        len: head.arg,
+                        max: self.max,
+                    },
+                    out,
+                );
             };
             if rest.len() - head.len < len {
                 break;
@@ -109,10 +116,15 @@ impl Decoder {
         self.buf.len()
     }
 
-    fn fail(&mut self, e: MtcpError) -> Result<Vec<Vec<u8>>, MtcpError> {
+    /// The error that ended the stream, if any.
+    pub fn error(&self) -> Option<MtcpError> {
+        self.failed
+    }
+
+    fn fail(&mut self, e: MtcpError, done: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, MtcpError> {
         self.failed = Some(e);
         self.buf = Vec::new();
-        Err(e)
+        if done.is_empty() { Err(e) } else { Ok(done) }
     }
 }
 
@@ -140,6 +152,16 @@ mod tests {
             assert_eq!(got, bundles, "step {step}");
             assert_eq!(d.pending(), 0);
         }
+    }
+
+    #[test]
+    fn complete_frames_before_a_broken_one_are_kept() {
+        let mut d = Decoder::new(100);
+        let mut stream = frame(b"ok");
+        stream.push(0x00);
+        assert_eq!(d.feed(&stream), Ok(vec![b"ok".to_vec()]));
+        assert_eq!(d.error(), Some(MtcpError::NotAByteString));
+        assert_eq!(d.feed(&frame(b"x")), Err(MtcpError::NotAByteString));
     }
 
     #[test]

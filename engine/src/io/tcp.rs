@@ -485,6 +485,12 @@ impl Tcp {
                             for b in bundles {
                                 node.cla_receive(now, &from, b);
                             }
+                            // Frames completed before a broken one were delivered; now close.
+                            if let Some(e) = decoder.error() {
+                                self.protocol_errors += 1;
+                                self.close(token, &e.to_string(), poll);
+                                return;
+                            }
                         }
                         Err(e) => {
                             self.protocol_errors += 1;
@@ -576,6 +582,9 @@ impl Tcp {
                 }
                 // Only produce more bytes once the previous ones are written: a slow peer holds
                 // its own buffer, not ours.
+                // A session that just ended still has its last words (SESS_TERM, MSG_REJECT)
+                // to write: only a write error stops the draining.
+                let ended = closed.take();
                 if c.connected {
                     if c.written < c.out.len()
                         && let Some(e) = write_bytes(&mut c.stream, &c.out, &mut c.written)
@@ -595,6 +604,7 @@ impl Tcp {
                         }
                     }
                 }
+                closed = closed.or(ended);
                 if !busy || closed.is_some() {
                     break;
                 }
