@@ -32,7 +32,7 @@ const BACKOFF_FIRST_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 30_000;
 
 /// Which protocol a listener or connection speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Mtcp,
     Tcpcl,
@@ -73,6 +73,7 @@ struct Conn {
     peer: SocketAddr,
     /// The next hop this connection was opened for (outgoing), if any.
     hop: Option<ClaAddr>,
+    kind: Kind,
     connected: bool,
     link: Link,
     /// Bytes to write.
@@ -109,6 +110,9 @@ pub struct Tcp {
     pub protocol_errors: u64,
     /// Connections with bytes left to read (see [`Tcp::resume_reads`]).
     more_to_read: Vec<usize>,
+    /// Established sessions by the peer's node number and protocol: a session the peer opened
+    /// also carries our bundles for it (session reuse, RFC 9174 §3.1).
+    by_node: HashMap<(u64, Kind), usize>,
 }
 
 impl Tcp {
@@ -237,12 +241,16 @@ impl Tcp {
             let token = match self.by_hop.get(&hop) {
                 Some(&t) => t,
                 None => {
-                    if self.backoff.get(&hop).is_some_and(|(at, _)| *at > now) {
-                        continue;
-                    }
-                    match self.connect(hop, poll) {
-                        Some(t) => t,
-                        None => continue,
+                    if let Some(t) = self.reusable(hop) {
+                        t
+                    } else {
+                        if self.backoff.get(&hop).is_some_and(|(at, _)| *at > now) {
+                            continue;
+                        }
+                        match self.connect(hop, poll) {
+                            Some(t) => t,
+                            None => continue,
+                        }
                     }
                 }
             };
@@ -280,6 +288,22 @@ impl Tcp {
             }
             self.drive(token, node, poll);
         }
+    }
+
+    /// An established session with the node the bundles queued for `hop` go to, opened by
+    /// that node, of the hop's protocol.
+    fn reusable(&self, hop: ClaAddr) -> Option<usize> {
+        let (_, kind) = Kind::of(&hop)?;
+        if kind == Kind::Mtcp || self.by_node.is_empty() {
+            return None;
+        }
+        let first = self.queues.get(&hop)?.front()?;
+        let b = crate::wire::parse(&first.bundle).ok()?;
+        let node = match b.primary.destination {
+            crate::wire::Eid::Ipn { node, .. } => node,
+            _ => return None,
+        };
+        self.by_node.get(&(node, kind)).copied()
     }
 
     fn connect(&mut self, hop: ClaAddr, poll: &Poll) -> Option<usize> {
@@ -366,6 +390,7 @@ impl Tcp {
                 stream,
                 peer,
                 hop,
+                kind,
                 connected,
                 link,
                 out: Vec::new(),
@@ -517,6 +542,7 @@ impl Tcp {
     fn drive(&mut self, token: usize, node: &mut Node, poll: &Poll) {
         let mut closed = None;
         let mut requeue = Vec::new();
+        let mut established = None;
         if let Some(c) = self.conns.get_mut(&token)
             && let Link::Session {
                 session, inflight, ..
@@ -536,9 +562,17 @@ impl Tcp {
                         SessionEvent::Established {
                             peer_node_id,
                             keepalive_s,
-                        } => crate::info!(
-                            "session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
-                        ),
+                        } => {
+                            crate::info!(
+                                "session with {label} up: peer {peer_node_id}, keepalive {keepalive_s} s"
+                            );
+                            established = peer_node_id.parse::<crate::wire::Eid>().ok().and_then(
+                                |e| match e {
+                                    crate::wire::Eid::Ipn { node, .. } => Some((node, c.kind)),
+                                    _ => None,
+                                },
+                            );
+                        }
                         SessionEvent::BundleReceived {
                             transfer_id,
                             bundle,
@@ -610,6 +644,9 @@ impl Tcp {
                 }
             }
         }
+        if let Some(key) = established {
+            self.by_node.insert(key, token);
+        }
         for (t, mru) in requeue {
             match mru {
                 Some(m) => fragment_into(&t, m, &mut self.queues),
@@ -640,6 +677,7 @@ impl Tcp {
             return;
         };
         let _ = poll.registry().deregister(&mut c.stream);
+        self.by_node.retain(|_, t| *t != token);
         let unsent: Vec<Transmit> = match c.link {
             Link::Mtcp { frames, .. } => frames.into_iter().map(|(_, t)| t).collect(),
             Link::Session { inflight, .. } => {
