@@ -13,7 +13,7 @@
 # running, its log showing the session ends, and a clean exit 0 on SIGTERM.
 #
 # Settings: HOSTILE_PORT_BASE, else INTEROP_PORT_BASE (scripts/interop/run.sh's block), else
-# 47600 (uses BASE..BASE+3; listeners and sink only, TIME-WAIT leftovers do not matter),
+# 22600 (uses BASE..BASE+3; listeners and sink only, TIME-WAIT leftovers do not matter),
 # BPNODE (default target/release/bpnode), HOSTILE_WAIT_NEGOTIATION=1 also waits for the 60 s
 # negotiation timeout to close the half-open TCPCL connections (the run then takes ~90 s),
 # KEEP_TMP=1 keeps the node's log.
@@ -25,7 +25,7 @@ unset BP_CONFIG BP_NODE BP_CLA BP_ROUTE BP_STORE BP_MAX_ADU BP_LIFETIME BP_EXIT_
     BP_REPORTS BP_AGE_BLOCK BP_STRICT_CRC BP_UDP_RATE BP_MUST_NOT_FRAGMENT
 PY=$ROOT/.venv/bin/python3
 BPNODE=${BPNODE:-$ROOT/target/release/bpnode}
-BASE=${HOSTILE_PORT_BASE:-${INTEROP_PORT_BASE:-47600}}
+BASE=${HOSTILE_PORT_BASE:-${INTEROP_PORT_BASE:-22600}}
 P_TCPCL=$BASE
 P_MTCP=$((BASE + 1))
 P_UDP=$((BASE + 2))
