@@ -14,11 +14,11 @@
 //! Needs `<repo>/.venv` from `scripts/pyd3tn/setup.sh`. Without it the tests fail; they never
 //! skip silently.
 
+mod common;
+
+use common::{Json, Rng, helper, hex, parse_object, unhex};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use engine::wire::admin::{self, AdminRecord, ReasonCode, ReportOrigin, StatusKind, StatusReport};
 use engine::wire::editor::{self, Forwarding, NewBlock};
@@ -28,187 +28,7 @@ use engine::wire::{
 
 const COUNT: usize = 200;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs the helper with `args`, feeding it `input`, and returns its standard output.
-fn helper(args: &[&str], input: String) -> String {
-    let python = repo().join(".venv/bin/python3");
-    assert!(
-        python.exists(),
-        "run scripts/pyd3tn/setup.sh first ({} is missing)",
-        python.display()
-    );
-    let mut child = Command::new(&python)
-        .arg(repo().join("scripts/pyd3tn/admin_check.py"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the pyd3tn helper");
-    let mut stdin = child.stdin.take().expect("helper stdin");
-    // Written from another thread: the helper's output could fill the pipe before it has
-    // read all its input.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().expect("helper output");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("write to helper");
-    assert!(
-        out.status.success(),
-        "pyd3tn helper failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("helper prints UTF-8")
-}
-
-/// A JSON value of the helper's flat objects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Json {
-    Str(String),
-    Num(u64),
-    Bool(bool),
-    Null,
-}
-
-/// Parses one flat JSON object (string keys; string, unsigned integer, boolean or null values),
-/// the only shape the helper prints.
-fn parse_object(text: &str) -> BTreeMap<String, Json> {
-    struct P<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-    impl P<'_> {
-        fn ws(&mut self) {
-            while self.s.get(self.i).is_some_and(|b| b.is_ascii_whitespace()) {
-                self.i += 1;
-            }
-        }
-        fn eat(&mut self, c: u8) {
-            self.ws();
-            assert_eq!(self.s.get(self.i), Some(&c), "JSON: expected {}", c as char);
-            self.i += 1;
-        }
-        fn string(&mut self) -> String {
-            self.eat(b'"');
-            let mut out = String::new();
-            loop {
-                let b = self.s[self.i];
-                self.i += 1;
-                match b {
-                    b'"' => return out,
-                    b'\\' => {
-                        let e = self.s[self.i];
-                        self.i += 1;
-                        match e {
-                            b'u' => {
-                                let h = std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
-                                self.i += 4;
-                                let c = u32::from_str_radix(h, 16).expect("JSON \\u escape");
-                                out.push(char::from_u32(c).expect("JSON: no surrogates here"));
-                            }
-                            b'n' => out.push('\n'),
-                            b't' => out.push('\t'),
-                            other => out.push(other as char),
-                        }
-                    }
-                    _ => out.push(b as char),
-                }
-            }
-        }
-        fn value(&mut self) -> Json {
-            self.ws();
-            let rest = &self.s[self.i..];
-            if rest.starts_with(b"null") {
-                self.i += 4;
-                Json::Null
-            } else if rest.starts_with(b"true") {
-                self.i += 4;
-                Json::Bool(true)
-            } else if rest.starts_with(b"false") {
-                self.i += 5;
-                Json::Bool(false)
-            } else if rest.first() == Some(&b'"') {
-                Json::Str(self.string())
-            } else {
-                let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-                let digits = std::str::from_utf8(&rest[..n]).unwrap();
-                self.i += n;
-                Json::Num(digits.parse().expect("JSON: unsigned 64-bit integer"))
-            }
-        }
-    }
-    let mut p = P {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut map = BTreeMap::new();
-    p.eat(b'{');
-    p.ws();
-    if p.s.get(p.i) == Some(&b'}') {
-        return map;
-    }
-    loop {
-        let key = p.string();
-        p.eat(b':');
-        map.insert(key, p.value());
-        p.ws();
-        match p.s.get(p.i) {
-            Some(b',') => p.i += 1,
-            Some(b'}') => return map,
-            other => panic!("JSON: unexpected {other:?} in {text}"),
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        write!(s, "{b:02x}").expect("write to String");
-    }
-    s
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("helper hex"))
-        .collect()
-}
-
-/// Deterministic xorshift64* generator.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize].clone()
-    }
-
-    /// A value spread over all CBOR head sizes.
-    fn uint(&mut self) -> u64 {
-        match self.below(5) {
-            0 => self.below(24),
-            1 => self.below(256),
-            2 => self.below(65_536),
-            3 => self.below(1 << 32),
-            _ => self.next(),
-        }
-    }
-
     /// A non-null EID: `ipn` (node 1 or more) or `dtn`.
     fn eid(&mut self) -> Eid {
         if self.below(3) < 2 {
@@ -396,7 +216,7 @@ fn our_status_reports_decode_identically_in_pyd3tn() {
     }
     assert!(fragments > 0);
 
-    let out = helper(&["parse-reports"], input);
+    let out = helper("admin_check.py", &["parse-reports"], input);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), expected.len(), "one line per report");
     for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
@@ -411,6 +231,7 @@ fn our_status_reports_decode_identically_in_pyd3tn() {
 #[test]
 fn pyd3tn_status_reports_decode_identically_here() {
     let out = helper(
+        "admin_check.py",
         &["generate-reports", &COUNT.to_string(), "20250101"],
         String::new(),
     );
@@ -515,6 +336,7 @@ fn our_bundles(rng: &mut Rng) -> Vec<Vec<u8>> {
 fn edited_bundles_decode_with_new_values_in_pyd3tn() {
     let mut rng = Rng(0xed17_f0e5_0000_0003);
     let generated = helper(
+        "admin_check.py",
         &["generate-bundles", &COUNT.to_string(), "777"],
         String::new(),
     );
@@ -595,7 +417,7 @@ fn edited_bundles_decode_with_new_values_in_pyd3tn() {
         );
     }
 
-    let out = helper(&["parse-bundles"], input);
+    let out = helper("admin_check.py", &["parse-bundles"], input);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), expected.len(), "one line per bundle");
     for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
