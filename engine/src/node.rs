@@ -949,8 +949,14 @@ impl Node {
         ts
     }
 
-    /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6).
-    pub fn cla_receive(&mut self, now_ms: u64, from: impl std::fmt::Display, bytes: Vec<u8>) {
+    /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6). Returns whether
+    /// they were a well-formed bundle (a layer that can refuse a transfer refuses the others).
+    pub fn cla_receive(
+        &mut self,
+        now_ms: u64,
+        from: impl std::fmt::Display,
+        bytes: Vec<u8>,
+    ) -> bool {
         self.clock_ms = now_ms;
         let opts = wire::ParseOptions {
             require_primary_crc: self.strict_crc,
@@ -964,7 +970,7 @@ impl Node {
                     "dropped a malformed bundle from {from}: {e} (counter {}: {n})",
                     e.reason()
                 );
-                return;
+                return false;
             }
         };
         let p = b.primary.clone();
@@ -999,7 +1005,7 @@ impl Node {
                 reason::LIFETIME_EXPIRED,
                 false,
             );
-            return;
+            return true;
         }
         if node != self.node
             && wire::editor::hop_check(&bytes, &b) == wire::editor::HopCheck::Exceeded
@@ -1013,7 +1019,7 @@ impl Node {
                 reason::HOP_LIMIT_EXCEEDED,
                 false,
             );
-            return;
+            return true;
         }
         self.counters.received += 1;
         self.report(now_ms, &p, ReportKind::Received, reason::NO_INFO, false);
@@ -1046,7 +1052,7 @@ impl Node {
                     reason::BLOCK_UNSUPPORTED,
                     false,
                 );
-                return;
+                return true;
             }
             if f & wire::block_flags::DISCARD_IF_UNPROCESSABLE != 0 {
                 discard.push(blk.number);
@@ -1065,11 +1071,11 @@ impl Node {
         };
         if node != self.node {
             self.forward(now_ms, expires_ms, bytes, b);
-            return;
+            return true;
         }
         if p.flags & wire::flags::ADMIN_RECORD != 0 {
             self.admin_record(from, (node, service), &p, b.payload(&bytes));
-            return;
+            return true;
         }
         // Other sources than two-element ipn reach the application as text (an extended
         // address); anonymous bundles come from ipn:0.0.
@@ -1105,7 +1111,7 @@ impl Node {
                     crate::warn!("dropped a fragment from {from}: {why}");
                 }
             }
-            return;
+            return true;
         }
         let payload = Payload::part(bytes, b.payload.clone());
         self.deliver(
@@ -1119,6 +1125,7 @@ impl Node {
                 source_eid,
             },
         );
+        true
     }
 
     /// Forwards a received bundle: previous node, hop count and age updated (RFC 9171 §5.4),

@@ -580,9 +580,7 @@ impl Tcp {
                             // A bundle that is not one is refused (the node logs and counts it);
                             // others are accepted once the node has them (in memory until the
                             // store lands).
-                            let valid = crate::wire::parse(&bundle).is_ok();
-                            node.cla_receive(time::now_ms(), &label, bundle);
-                            if valid {
+                            if node.cla_receive(time::now_ms(), &label, bundle) {
                                 session.accept(transfer_id);
                             } else {
                                 session.refuse_unacceptable(transfer_id);
