@@ -285,16 +285,17 @@ int main(int argc, char **argv)
     check_one_task("after pass-through calls");
     check_fds("after pass-through calls");
 
-    section("one AF_BP socket starts the engine thread");
+    section("one AF_BP socket starts the engine thread and the store's writer thread");
     int fd = BP_SOCKET(0);
     printf("   AF_BP socket is fd %d\n", fd);
     int n = count_tasks();
     long long end = now_ms() + 500;
-    while (n != 2 && now_ms() < end) {
+    while (n != 3 && now_ms() < end) {
         sleep_ms(20);
         n = count_tasks();
     }
-    CHECK(n == 2, "/proc/self/task has %d entries after socket(AF_BP), want 2", n);
+    CHECK(n == 3, "/proc/self/task has %d entries after socket(AF_BP), want 3 (main, engine, store)",
+          n);
 
     section("pass-through still works with the engine running");
     errnos();

@@ -174,6 +174,8 @@ static void run_child(char **argv0, const char *mode, const char *arg, const cha
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
         setenv(envname, envval, 1);
+        /* A second process of the same node needs a store of its own. */
+        setenv("BP_DURABILITY", "memory", 1);
         char *args[] = {argv0[0], (char *)mode, (char *)arg, NULL};
         execv("/proc/self/exe", args);
         perror("execv /proc/self/exe");

@@ -11,6 +11,9 @@ BIN=${BIN:-$ROOT/c-tests/bin}
 SHIM=${SHIM:-$ROOT/target/release/libbpshim.so}
 PORT_BASE=${BPT_PORT_BASE:-21900}
 TMP=$(mktemp -d /tmp/bpshim-sh-test.XXXXXX)
+# This test's node stores (the default store path is under XDG_STATE_HOME).
+export XDG_STATE_HOME=$TMP/state
+unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
 PIDS=()
 
 cleanup() {
@@ -34,18 +37,22 @@ fail() {
 [ -x "$BIN/bprecv" ] || fail "$BIN/bprecv not built (scripts/run-c-tests.sh --build-only)"
 
 # on_node NODE CLA_PORT ROUTE CMD...: run CMD as a process of node ipn:NODE.0, listening on
-# udp:127.0.0.1:CLA_PORT, with BP_ROUTE=ROUTE (empty: none), under the shim. Other BP_*
-# variables are cleared (BP_LOG is kept).
+# udp:127.0.0.1:CLA_PORT, with BP_ROUTE=ROUTE (empty: none), under the shim, with a store of
+# its own (processes of one node in a test are independent runs; a test that wants a store to
+# carry over gives CMD as `env BP_STORE=FILE ...`). Other BP_* variables are cleared (BP_LOG
+# is kept).
 on_node() {
     local node=$1 port=$2 route=$3
     shift 3
     if [ -n "$route" ]; then
         env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS -u BP_STORE \
             -u BP_AGE_BLOCK -u BP_STRICT_CRC BP_NODE="ipn:$node.0" \
+            BP_STORE="$TMP/state/ipn-$node-$BASHPID-$RANDOM.db" \
             BP_CLA="udp:127.0.0.1:$port" BP_ROUTE="$route" LD_PRELOAD="$SHIM" "$@"
     else
         env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS -u BP_STORE \
             -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_ROUTE BP_NODE="ipn:$node.0" \
+            BP_STORE="$TMP/state/ipn-$node-$BASHPID-$RANDOM.db" \
             BP_CLA="udp:127.0.0.1:$port" LD_PRELOAD="$SHIM" "$@"
     fi
 }

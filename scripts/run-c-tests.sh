@@ -38,7 +38,7 @@ C_TIMEOUT=${BPT_TIMEOUT:-30}
 SH_TIMEOUT=${BPT_SH_TIMEOUT:-90}
 CFLAGS=(-O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude)
 HEADER_CFLAGS=(-std=c99 -Wall -Wextra -Werror -Iinclude)
-BP_VARS=(BP_NODE BP_CLA BP_ROUTE BP_MAX_ADU BP_EXIT_FLUSH_MS BP_LIFETIME BP_CONFIG BP_REPORTS BP_STORE BP_AGE_BLOCK BP_STRICT_CRC)
+BP_VARS=(BP_NODE BP_CLA BP_ROUTE BP_MAX_ADU BP_EXIT_FLUSH_MS BP_LIFETIME BP_CONFIG BP_REPORTS BP_STORE BP_AGE_BLOCK BP_STRICT_CRC BP_CONTACT BP_DURABILITY BP_STORE_MAX BP_UDP_RATE)
 
 usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -150,6 +150,11 @@ run_one() { # file name (test_x.c or test_x.sh)
     local envcmd=(env)
     local v
     for v in "${BP_VARS[@]}"; do envcmd+=(-u "$v"); done
+    # Each test gets its own node stores (the default store path is under XDG_STATE_HOME).
+    local state="$LOGDIR/state-$name"
+    rm -rf "$state"
+    mkdir -p "$state"
+    envcmd+=(XDG_STATE_HOME="$state")
     start=$(date +%s%N)
     case $file in
     *.c)

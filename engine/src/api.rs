@@ -9,6 +9,15 @@
 //!   or a header alone with the ADU in a memfd passed with `SCM_RIGHTS` (ADUs too big for one
 //!   message). Engine → app: an [`RxHeader`] followed by the ADU, or the header alone with a memfd.
 //!   The engine learns that the last application reference is gone from `POLLHUP`.
+//! - **Side pair**, one per AF_BP socket, for what must not wait behind data: app → engine,
+//!   [`Kind::Ack`] records (the application has read ADUs up to a sequence; with a durable
+//!   store the read returns only once the engine has committed that); engine → app,
+//!   [`DoneRecord`]s (how many data and acknowledgement records of this socket the store has
+//!   committed: a durable `send` returns once its record is counted). End of file on the side
+//!   pair means the last application reference to the socket is gone. The engine also holds a
+//!   reference to the application's end of the data pair: while the store is full it fills that
+//!   end's send buffer with empty records, so that `send` blocks or fails with `EAGAIN` and
+//!   `poll` stops reporting writable, exactly as the kernel does for a full socket.
 //! - **Control channel**, one per process: a request ([`Request`]) carrying a fresh reply socket
 //!   (`SCM_RIGHTS`); the engine writes the [`Reply`] on that socket. No lock is needed on the
 //!   application side: each caller waits on its own reply socket.
@@ -33,6 +42,46 @@ pub const EID_TEXT_MAX: usize = 128;
 /// ADUs up to this size travel inside the SEQPACKET message; bigger ones in a memfd. Chosen to
 /// fit the default `SO_SNDBUF` (212992 bytes allows messages up to 212960).
 pub const INLINE_MAX: usize = 128 * 1024;
+
+/// `"BPDN"`: first four bytes of every [`DoneRecord`].
+pub const DONE_MAGIC: u32 = 0x4E44_5042;
+/// Size of [`DoneRecord`] on the wire.
+pub const DONE_LEN: usize = 24;
+
+/// Engine → app on the side pair: records of this socket committed to the store so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DoneRecord {
+    /// Data records (sends) committed, counted from the socket's creation.
+    pub data: u64,
+    /// Read acknowledgements committed, counted from the socket's creation.
+    pub acks: u64,
+}
+
+impl DoneRecord {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; DONE_LEN] {
+        let mut b = [0u8; DONE_LEN];
+        b[0..4].copy_from_slice(&DONE_MAGIC.to_le_bytes());
+        b[4] = VERSION;
+        b[8..16].copy_from_slice(&self.data.to_le_bytes());
+        b[16..24].copy_from_slice(&self.acks.to_le_bytes());
+        b
+    }
+
+    /// Decodes a record.
+    pub fn decode(b: &[u8]) -> Result<DoneRecord, RecordError> {
+        if b.len() < DONE_LEN {
+            return Err(RecordError::Short);
+        }
+        if u32_at(b, 0) != DONE_MAGIC || b[4] != VERSION {
+            return Err(RecordError::BadMagic);
+        }
+        Ok(DoneRecord {
+            data: u64_at(b, 8),
+            acks: u64_at(b, 16),
+        })
+    }
+}
 
 /// Kind of a data record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,7 +284,9 @@ impl RxHeader {
 /// A control request. Each is sent as one message with a reply socket attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// Register a new AF_BP socket; the engine end of its data pair is attached too.
+    /// Register a new AF_BP socket. Attached: the engine end of its data pair, the
+    /// application end of the data pair (see the side pair above), the engine end of its side
+    /// pair.
     Open {
         /// `type` given to `socket()` without the flag bits.
         sock_type: u32,

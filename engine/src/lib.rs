@@ -17,10 +17,12 @@
 pub mod api;
 pub mod cla;
 pub mod config;
+pub mod contact;
 pub mod fragment;
 pub mod io;
 pub mod log;
 pub mod node;
 pub mod route;
+pub mod store;
 pub mod time;
 pub mod wire;

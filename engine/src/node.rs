@@ -12,16 +12,31 @@
 //! Every call takes the DTN time in milliseconds where time matters. Nothing here panics on any
 //! input; malformed bundles are counted and logged.
 //!
+//! Custody of bundles: every bundle the node holds (to forward, or to deliver to a local
+//! endpoint) has a store id. The node says what the store must keep and forget as
+//! [`StoreOp`]s ([`Node::take_store_ops`]); the driver commits them in batches and reports
+//! acceptance only after the commit. A bundle is forgotten when its last copy has left
+//! ([`Node::transmitted`]), when the application has read it ([`Node::app_ack`]), or when it is
+//! deleted (lifetime, hop limit, ...). [`Node::restore`] rebuilds the queues from a store.
+//!
+//! Next hops: bundles wait in one queue per next hop, expedited first, then standard, then bulk,
+//! oldest first within a priority. A contact plan ([`crate::contact`]) opens and closes the
+//! queue of a neighbour and paces it at the contact's rate; a static route is a next hop that is
+//! always open.
+//!
 //! Consumption tracking: an ADU written to an application socket stays in the socket's
 //! `unacked` window until the shim reports it read ([`Node::app_ack`]); if the socket goes away
 //! first, the unread ADUs go back, in order, to the queue of their endpoint and reach the next
 //! socket bound to it (at-least-once towards the application for reads the shim cannot see).
 
 use crate::api::{StatusRecord, report_bits};
-use crate::config::Config;
+use crate::config::{Config, Durability};
+use crate::contact::{ContactPlan, RateLimiter};
 use crate::route::{ClaAddr, Routes};
+use crate::store::{BundleState, Loaded, SeenKey, StoreOp, StoredBundle};
 use crate::wire::{self, CrcType, CreationTimestamp, Eid, PrimaryBlock};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Upstream BP Socket send flags (see `include/bp_socket.h`).
 pub mod send_flags {
@@ -141,6 +156,8 @@ pub mod reason {
     pub const LIFETIME_EXPIRED: u32 = 1;
     /// Transmission canceled.
     pub const TRANSMISSION_CANCELED: u32 = 3;
+    /// Depleted storage.
+    pub const DEPLETED_STORAGE: u32 = 4;
     /// No known route to destination from here.
     pub const NO_ROUTE: u32 = 6;
     /// Block unintelligible.
@@ -199,6 +216,8 @@ pub struct Adu {
     pub subject: Option<Box<PrimaryBlock>>,
     /// The source EID as text when it is not a two-element ipn EID (`source` is then (0, 0)).
     pub source_eid: Option<Box<str>>,
+    /// Store id of its bundle (0: not held by the store).
+    pub id: u64,
 }
 
 /// A bundle to hand to a convergence layer.
@@ -210,6 +229,48 @@ pub struct Transmit {
     pub bundle: Vec<u8>,
     /// DTN time (ms) after which it is deleted instead of sent.
     pub expires_ms: u64,
+    /// Store id of the bundle it is (a part of); report it with [`Node::transmitted`] once the
+    /// layer has taken it. 0: not held by the store.
+    pub id: u64,
+}
+
+/// What became of bytes received from a convergence layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// The node took them (stored, delivered, deleted by rule, or a duplicate it already has).
+    Accepted,
+    /// Not a well-formed bundle.
+    Malformed,
+    /// The store is at its limit: a layer that can refuse a transfer refuses it.
+    NoSpace,
+}
+
+/// Where a bundle waits for its next hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Hop {
+    /// A neighbour of the contact plan: open only during its contacts.
+    Neighbour(u64),
+    /// A static route's convergence-layer address: always open.
+    Cla(ClaAddr),
+}
+
+/// A bundle (or fragment) in a next-hop queue.
+#[derive(Debug)]
+struct Queued {
+    bundle: Vec<u8>,
+    expires_ms: u64,
+    id: u64,
+}
+
+/// One next hop's bundles, by (priority descending, arrival).
+type HopQueue = BTreeMap<(Reverse<u8>, u64), Queued>;
+
+/// What the node knows of a bundle the store holds.
+#[derive(Debug)]
+struct Held {
+    size: u64,
+    /// Copies (fragments) not yet taken by a convergence layer.
+    parts: u32,
 }
 
 /// Why an application command failed, as the errno the application sees.
@@ -267,6 +328,12 @@ pub struct Counters {
     pub unsupported_block: u64,
     /// Received bundles for another node with no route (dropped).
     pub no_route: u64,
+    /// Received bundles already accepted before (same source, creation timestamp, offset).
+    pub duplicates: u64,
+    /// Received bundles not taken because the store was full.
+    pub refused_full: u64,
+    /// Bundles taken back from the store at start.
+    pub restored: u64,
 }
 
 /// Bundle options of one application socket (`SOL_BP` options).
@@ -329,10 +396,25 @@ pub struct Node {
     bound: HashMap<Endpoint, u32>,
     /// ADUs for local endpoints that no socket is bound to (yet).
     waiting: HashMap<Endpoint, VecDeque<Adu>>,
-    /// Bundles with no route, kept until their lifetime ends: (expiry, destination, bytes).
-    unrouted: VecDeque<(u64, Eid, Vec<u8>)>,
+    /// Bundles with no route, kept until their lifetime ends: (expiry, destination, bytes, id).
+    unrouted: VecDeque<(u64, Eid, Vec<u8>, u64)>,
     unrouted_warned: HashSet<Eid>,
+    /// Bundles put back by a convergence layer that could not take them yet (they go first).
     transmits: VecDeque<Transmit>,
+    /// Next-hop queues, keyed by (priority, descending; arrival order).
+    hops: Vec<(Hop, HopQueue)>,
+    arrivals: u64,
+    contacts: ContactPlan,
+    rates: HashMap<usize, RateLimiter>,
+    /// Whether store operations are recorded (not with `BP_DURABILITY=memory`).
+    persist: bool,
+    ops: Vec<StoreOp>,
+    next_store_id: u64,
+    held: HashMap<u64, Held>,
+    held_bytes: u64,
+    store_max: u64,
+    /// Identities of bundles accepted for local endpoints, with their expiry.
+    seen: HashMap<SeenKey, u64>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
     /// Status reports waiting for the application, per local endpoint.
@@ -370,6 +452,17 @@ impl Node {
             unrouted: VecDeque::new(),
             unrouted_warned: HashSet::new(),
             transmits: VecDeque::new(),
+            hops: Vec::new(),
+            arrivals: 0,
+            contacts: cfg.contacts.clone(),
+            rates: HashMap::new(),
+            persist: cfg.durability != Durability::Memory,
+            ops: Vec::new(),
+            next_store_id: 1,
+            held: HashMap::new(),
+            held_bytes: 0,
+            store_max: cfg.store_max,
+            seen: HashMap::new(),
             ready_sockets: VecDeque::new(),
             ready_set: HashSet::new(),
             reports: HashMap::new(),
@@ -722,8 +815,18 @@ impl Node {
         if wants_reports {
             self.remember_origin(source, primary.creation, id, send_seq);
         }
+        let priority = priority(flags).or(opts.priority);
+        let rank = priority.unwrap_or(1);
         if local {
             self.counters.local += 1;
+            // Kept as a bundle, so that a restart finds it like any received one.
+            let id = if self.persist {
+                let mut bundle = Vec::new();
+                wire::encode(&primary, priority, payload.bytes(), opts.crc, &mut bundle);
+                self.keep(BundleState::Deliver, &primary, rank, expires_ms, bundle)
+            } else {
+                self.keep_unpersisted(payload.len() as u64)
+            };
             let subject = wants_reports.then(|| Box::new(primary));
             self.deliver(
                 now_ms,
@@ -734,11 +837,11 @@ impl Node {
                     expires_ms,
                     subject,
                     source_eid: None,
+                    id,
                 },
             );
             return Ok(());
         }
-        let priority = priority(flags).or(opts.priority);
         let mut bundle = Vec::new();
         self.encode_new(
             &primary,
@@ -748,7 +851,222 @@ impl Node {
             opts.crc,
             &mut bundle,
         );
-        self.route_new(now_ms, expires_ms, bundle, &primary)
+        self.route_new(now_ms, expires_ms, bundle, &primary, rank)
+    }
+
+    /// Starts holding a bundle: it gets a store id and, unless the node runs in memory, a row
+    /// in the store.
+    fn keep(
+        &mut self,
+        state: BundleState,
+        p: &PrimaryBlock,
+        priority: u8,
+        expires_ms: u64,
+        bytes: Vec<u8>,
+    ) -> u64 {
+        let id = self.keep_unpersisted(bytes.len() as u64);
+        if self.persist {
+            self.ops.push(StoreOp::Put(StoredBundle {
+                id,
+                state,
+                dest: p.destination.to_string(),
+                source: p.source.to_string(),
+                created_ms: p.creation.time,
+                seq: p.creation.seq,
+                frag_offset: p.fragment.map_or(-1, |f| f.offset as i64),
+                priority,
+                stored_ms: self.clock_ms,
+                expires_ms,
+                bytes,
+            }));
+        }
+        id
+    }
+
+    /// Counts a bundle of `size` bytes against the storage limit without a store row.
+    fn keep_unpersisted(&mut self, size: u64) -> u64 {
+        let id = self.next_store_id;
+        self.next_store_id += 1;
+        self.held.insert(id, Held { size, parts: 0 });
+        self.held_bytes += size;
+        id
+    }
+
+    /// Stops holding bundle `id` (delivered, forwarded, deleted).
+    fn forget(&mut self, id: u64) {
+        if let Some(h) = self.held.remove(&id) {
+            self.held_bytes = self.held_bytes.saturating_sub(h.size);
+            if self.persist {
+                self.ops.push(StoreOp::Delete(id));
+            }
+        }
+    }
+
+    /// One copy (or fragment) of bundle `id` is done with; the bundle is forgotten after the last.
+    fn part_done(&mut self, id: u64) {
+        let last = match self.held.get_mut(&id) {
+            Some(h) => {
+                h.parts = h.parts.saturating_sub(1);
+                h.parts == 0
+            }
+            None => false,
+        };
+        if last {
+            self.forget(id);
+        }
+    }
+
+    /// A convergence layer has taken the transmission of bundle `id` (UDP: handed to the
+    /// kernel; TCPCL: acknowledged by the peer; or refused by the peer for good).
+    pub fn transmitted(&mut self, id: u64) {
+        self.part_done(id);
+    }
+
+    /// A convergence layer cut bundle `id` into `parts` fragments, each to be reported with
+    /// [`Node::transmitted`].
+    pub fn split(&mut self, id: u64, parts: usize) {
+        if let Some(h) = self.held.get_mut(&id) {
+            h.parts += (parts as u32).saturating_sub(1);
+        }
+    }
+
+    /// Whether the bundles held reach the storage limit (`BP_STORE_MAX`).
+    pub fn store_full(&self) -> bool {
+        self.held_bytes >= self.store_max
+    }
+
+    /// Bytes of the bundles held.
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
+    /// Bundles held.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The storage limit in bytes.
+    pub fn store_max(&self) -> u64 {
+        self.store_max
+    }
+
+    /// Store operations since the last call, for the next batch.
+    pub fn take_store_ops(&mut self) -> Vec<StoreOp> {
+        std::mem::take(&mut self.ops)
+    }
+
+    /// Whether store operations wait for a batch.
+    pub fn has_store_ops(&self) -> bool {
+        !self.ops.is_empty()
+    }
+
+    /// The last creation timestamp given to a bundle made here.
+    pub fn last_timestamp(&self) -> CreationTimestamp {
+        self.last_ts
+    }
+
+    /// Takes back what a store held when the node stopped: bundles to forward go to their
+    /// next-hop queues, bundles for local endpoints wait for a socket bound to them, expired
+    /// ones are deleted (with a deletion report if asked), and creation timestamps continue
+    /// after the last one used.
+    pub fn restore(&mut self, now_ms: u64, loaded: Loaded) {
+        self.clock_ms = now_ms;
+        let lt = loaded.last_ts;
+        if (lt.time, lt.seq) > (self.last_ts.time, self.last_ts.seq) {
+            self.last_ts = lt;
+        }
+        for (k, exp) in loaded.seen {
+            if exp > now_ms {
+                self.seen.insert(k, exp);
+            }
+        }
+        for sb in loaded.bundles {
+            self.next_store_id = self.next_store_id.max(sb.id + 1);
+            self.held.insert(
+                sb.id,
+                Held {
+                    size: sb.bytes.len() as u64,
+                    parts: 0,
+                },
+            );
+            self.held_bytes += sb.bytes.len() as u64;
+            let b = match wire::parse(&sb.bytes) {
+                Ok(b) => b,
+                Err(e) => {
+                    crate::warn!("store: bundle {} is not readable ({e}); deleted", sb.id);
+                    self.forget(sb.id);
+                    continue;
+                }
+            };
+            // A bundle made here before the restart: timestamps go on after it.
+            if let Eid::Ipn { node, .. } = b.primary.source
+                && node == self.node
+            {
+                let c = b.primary.creation;
+                if (c.time, c.seq) > (self.last_ts.time, self.last_ts.seq) {
+                    self.last_ts = c;
+                }
+            }
+            self.counters.restored += 1;
+            if sb.expires_ms <= now_ms {
+                self.counters.expired += 1;
+                self.report(
+                    now_ms,
+                    &b.primary,
+                    ReportKind::Deleted,
+                    reason::LIFETIME_EXPIRED,
+                    false,
+                );
+                self.forget(sb.id);
+                continue;
+            }
+            match sb.state {
+                BundleState::Forward => {
+                    let dest = b.primary.destination.clone();
+                    let mnf = b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0;
+                    self.dispatch(
+                        now_ms,
+                        sb.id,
+                        sb.priority,
+                        &dest,
+                        sb.expires_ms,
+                        sb.bytes,
+                        mnf,
+                    );
+                }
+                BundleState::Deliver => {
+                    let p = &b.primary;
+                    let Eid::Ipn { node, service } = p.destination else {
+                        self.forget(sb.id);
+                        continue;
+                    };
+                    let (source, source_eid) = adu_source(&p.source);
+                    let wants = p.flags & wire::flags::STATUS_REPORTS != 0;
+                    let subject = wants.then(|| Box::new(p.clone()));
+                    let range = b.payload.clone();
+                    let adu = Adu {
+                        source,
+                        payload: Payload::part(sb.bytes, range),
+                        expires_ms: sb.expires_ms,
+                        subject,
+                        source_eid,
+                        id: sb.id,
+                    };
+                    // No socket is bound yet: it waits for one.
+                    self.waiting
+                        .entry((node, service))
+                        .or_default()
+                        .push_back(adu);
+                }
+            }
+        }
+        if self.counters.restored > 0 {
+            crate::info!(
+                "store: {} bundles taken back ({} bytes)",
+                self.counters.restored,
+                self.held_bytes
+            );
+        }
     }
 
     fn remember_origin(&mut self, source: Endpoint, ts: CreationTimestamp, id: u32, seq: u64) {
@@ -808,22 +1126,28 @@ impl Node {
         expires_ms: u64,
         bundle: Vec<u8>,
         primary: &PrimaryBlock,
+        rank: u8,
     ) -> Result<(), ApiError> {
         let dest = &primary.destination;
-        if let Some(max) = self
-            .routes
-            .lookup_eid(dest)
-            .and_then(|hop| hop.max_bundle())
+        let mnf = primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0;
+        if mnf
+            && let Some(max) = self.hop_max(dest)
             && bundle.len() > max
         {
-            if primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
-                return Err(ApiError::MsgSize);
-            }
-            self.route_fragments(now_ms, dest, expires_ms, &bundle, max)?;
-        } else {
-            self.route(now_ms, dest, expires_ms, bundle);
+            return Err(ApiError::MsgSize);
         }
-        if self.routes.lookup_eid(dest).is_some() {
+        let id = self.keep(
+            BundleState::Forward,
+            primary,
+            rank,
+            expires_ms,
+            bundle.clone(),
+        );
+        if !self.dispatch(now_ms, id, rank, dest, expires_ms, bundle, mnf) {
+            self.forget(id);
+            return Err(ApiError::MsgSize);
+        }
+        if self.hop_for(dest).is_some() {
             // The source node forwards its own bundles too (RFC 9171 §5.4).
             self.report(
                 now_ms,
@@ -836,9 +1160,40 @@ impl Node {
         Ok(())
     }
 
-    fn route_fragments(
+    /// Queues held bundle `id` for its next hop, in fragments if the hop carries less than its
+    /// size. Returns false (nothing queued) if it must not be fragmented or cannot be.
+    #[allow(clippy::too_many_arguments)] // the columns of a held bundle
+    fn dispatch(
         &mut self,
         now_ms: u64,
+        id: u64,
+        rank: u8,
+        dest: &Eid,
+        expires_ms: u64,
+        bundle: Vec<u8>,
+        must_not_fragment: bool,
+    ) -> bool {
+        match self.hop_max(dest) {
+            Some(max) if bundle.len() > max => {
+                if must_not_fragment {
+                    return false;
+                }
+                self.route_fragments(now_ms, id, rank, dest, expires_ms, &bundle, max)
+                    .is_ok()
+            }
+            _ => {
+                self.route(id, rank, dest, expires_ms, bundle);
+                true
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the columns of a held bundle
+    fn route_fragments(
+        &mut self,
+        _now_ms: u64,
+        id: u64,
+        rank: u8,
         dest: &Eid,
         expires_ms: u64,
         bundle: &[u8],
@@ -849,7 +1204,7 @@ impl Node {
             Ok(frags) => {
                 self.counters.fragmented += 1;
                 for f in frags {
-                    self.route(now_ms, dest, expires_ms, f);
+                    self.route(id, rank, dest, expires_ms, f);
                 }
                 Ok(())
             }
@@ -910,16 +1265,69 @@ impl Node {
         );
         self.counters.reports_sent += 1;
         let expires_ms = now_ms.saturating_add(self.lifetime_ms);
-        self.route(now_ms, &Eid::ipn(to.0, to.1), expires_ms, bundle);
+        let dest = Eid::ipn(to.0, to.1);
+        let id = match wire::parse(&bundle) {
+            Ok(b) => self.keep(
+                BundleState::Forward,
+                &b.primary,
+                1,
+                expires_ms,
+                bundle.clone(),
+            ),
+            Err(_) => 0,
+        };
+        self.dispatch(now_ms, id, 1, &dest, expires_ms, bundle, false);
     }
 
-    fn route(&mut self, _now_ms: u64, dest: &Eid, expires_ms: u64, bundle: Vec<u8>) {
-        match self.routes.lookup_eid(dest) {
-            Some(to) => self.transmits.push_back(Transmit {
-                to,
-                bundle,
-                expires_ms,
-            }),
+    /// The next hop of `dest`: a neighbour of the contact plan serves its own node; other
+    /// destinations follow the static routes.
+    fn hop_for(&self, dest: &Eid) -> Option<Hop> {
+        if let Eid::Ipn { node, .. } = dest
+            && self.contacts.serves(*node)
+        {
+            return Some(Hop::Neighbour(*node));
+        }
+        self.routes.lookup_eid(dest).map(Hop::Cla)
+    }
+
+    /// Largest bundle one transmission to `dest`'s next hop carries, if limited.
+    fn hop_max(&self, dest: &Eid) -> Option<usize> {
+        match self.hop_for(dest)? {
+            Hop::Cla(a) => a.max_bundle(),
+            Hop::Neighbour(n) => self
+                .contacts
+                .entries()
+                .iter()
+                .filter(|c| c.neighbour == n)
+                .filter_map(|c| c.to.max_bundle())
+                .min(),
+        }
+    }
+
+    /// Queues (a fragment of) held bundle `id` for its next hop.
+    fn route(&mut self, id: u64, rank: u8, dest: &Eid, expires_ms: u64, bundle: Vec<u8>) {
+        if let Some(h) = self.held.get_mut(&id) {
+            h.parts += 1;
+        }
+        match self.hop_for(dest) {
+            Some(hop) => {
+                self.arrivals += 1;
+                let q = match self.hops.iter().position(|(h, _)| *h == hop) {
+                    Some(i) => &mut self.hops[i].1,
+                    None => {
+                        self.hops.push((hop, BTreeMap::new()));
+                        &mut self.hops.last_mut().expect("just pushed").1
+                    }
+                };
+                q.insert(
+                    (Reverse(rank), self.arrivals),
+                    Queued {
+                        bundle,
+                        expires_ms,
+                        id,
+                    },
+                );
+            }
             None => {
                 // One warning per destination, not one per bundle.
                 if self.unrouted_warned.insert(dest.clone()) {
@@ -927,7 +1335,8 @@ impl Node {
                         "no route to {dest}: its bundles are held until their lifetime ends"
                     );
                 }
-                self.unrouted.push_back((expires_ms, dest.clone(), bundle));
+                self.unrouted
+                    .push_back((expires_ms, dest.clone(), bundle, id));
             }
         }
     }
@@ -949,14 +1358,60 @@ impl Node {
         ts
     }
 
-    /// Bytes of one bundle received from a convergence layer (RFC 9171 §5.6). Returns whether
-    /// they were a well-formed bundle (a layer that can refuse a transfer refuses the others).
+    /// Bytes of one bundle received from a convergence layer that cannot refuse it (UDP,
+    /// MTCP) (RFC 9171 §5.6). With the store full, the bundle is deleted with a "depleted
+    /// storage" report.
     pub fn cla_receive(
         &mut self,
         now_ms: u64,
         from: impl std::fmt::Display,
         bytes: Vec<u8>,
-    ) -> bool {
+    ) -> Received {
+        self.receive(now_ms, from, bytes, false)
+    }
+
+    /// Bytes of one bundle offered by a layer that can refuse a transfer (TCPCL): with the
+    /// store full the answer is [`Received::NoSpace`] and nothing is kept.
+    pub fn cla_offer(
+        &mut self,
+        now_ms: u64,
+        from: impl std::fmt::Display,
+        bytes: Vec<u8>,
+    ) -> Received {
+        self.receive(now_ms, from, bytes, true)
+    }
+
+    /// With the store full: refuse (the layer can), or delete with a report.
+    fn no_space(&mut self, now_ms: u64, p: &PrimaryBlock, can_refuse: bool) -> Received {
+        self.counters.refused_full += 1;
+        if self.counters.refused_full.is_power_of_two() {
+            crate::warn!(
+                "store full ({} of {} bytes): received bundles {} ({} so far)",
+                self.held_bytes,
+                self.store_max,
+                if can_refuse { "refused" } else { "deleted" },
+                self.counters.refused_full
+            );
+        }
+        if !can_refuse {
+            self.report(
+                now_ms,
+                p,
+                ReportKind::Deleted,
+                reason::DEPLETED_STORAGE,
+                false,
+            );
+        }
+        Received::NoSpace
+    }
+
+    fn receive(
+        &mut self,
+        now_ms: u64,
+        from: impl std::fmt::Display,
+        bytes: Vec<u8>,
+        can_refuse: bool,
+    ) -> Received {
         self.clock_ms = now_ms;
         let opts = wire::ParseOptions {
             require_primary_crc: self.strict_crc,
@@ -970,7 +1425,7 @@ impl Node {
                     "dropped a malformed bundle from {from}: {e} (counter {}: {n})",
                     e.reason()
                 );
-                return false;
+                return Received::Malformed;
             }
         };
         let p = b.primary.clone();
@@ -1005,7 +1460,7 @@ impl Node {
                 reason::LIFETIME_EXPIRED,
                 false,
             );
-            return true;
+            return Received::Accepted;
         }
         if node != self.node
             && wire::editor::hop_check(&bytes, &b) == wire::editor::HopCheck::Exceeded
@@ -1019,7 +1474,7 @@ impl Node {
                 reason::HOP_LIMIT_EXCEEDED,
                 false,
             );
-            return true;
+            return Received::Accepted;
         }
         self.counters.received += 1;
         self.report(now_ms, &p, ReportKind::Received, reason::NO_INFO, false);
@@ -1052,7 +1507,7 @@ impl Node {
                     reason::BLOCK_UNSUPPORTED,
                     false,
                 );
-                return true;
+                return Received::Accepted;
             }
             if f & wire::block_flags::DISCARD_IF_UNPROCESSABLE != 0 {
                 discard.push(blk.number);
@@ -1070,20 +1525,38 @@ impl Node {
             }
         };
         if node != self.node {
+            if self.store_full() {
+                return self.no_space(now_ms, &p, can_refuse);
+            }
             self.forward(now_ms, expires_ms, bytes, b);
-            return true;
+            return Received::Accepted;
         }
         if p.flags & wire::flags::ADMIN_RECORD != 0 {
             self.admin_record(from, (node, service), &p, b.payload(&bytes));
-            return true;
+            return Received::Accepted;
         }
-        // Other sources than two-element ipn reach the application as text (an extended
-        // address); anonymous bundles come from ipn:0.0.
-        let (source, source_eid) = match &p.source {
-            Eid::Ipn { node, service } => ((*node, *service), None),
-            Eid::Null => ((0, 0), None),
-            other => ((0, 0), Some(other.to_string().into_boxed_str())),
+        // Each bundle reaches the application at most once.
+        let key = SeenKey {
+            source: p.source.to_string(),
+            created_ms: p.creation.time,
+            seq: p.creation.seq,
+            frag_offset: -1,
         };
+        if self.seen.contains_key(&key) {
+            self.counters.duplicates += 1;
+            crate::debug!(
+                "dropped a duplicate of {} {}.{} from {from}",
+                p.source,
+                p.creation.time,
+                p.creation.seq
+            );
+            return Received::Accepted;
+        }
+        if self.store_full() {
+            return self.no_space(now_ms, &p, can_refuse);
+        }
+        let (source, source_eid) = adu_source(&p.source);
+        let rank = b.priority(&bytes).unwrap_or(1);
         let wants = p.flags & wire::flags::STATUS_REPORTS != 0;
         if p.fragment.is_some() {
             use crate::fragment::Status;
@@ -1092,6 +1565,13 @@ impl Node {
             match ins.status {
                 Status::Complete(whole) => {
                     let whole = *whole;
+                    let id = if self.persist {
+                        let enc = whole.encode();
+                        self.keep(BundleState::Deliver, &whole.primary, rank, expires_ms, enc)
+                    } else {
+                        self.keep_unpersisted(whole.payload.len() as u64)
+                    };
+                    self.remember_seen(key, expires_ms);
                     let subject = wants.then(|| Box::new(whole.primary));
                     self.deliver(
                         now_ms,
@@ -1102,6 +1582,7 @@ impl Node {
                             expires_ms,
                             subject,
                             source_eid,
+                            id,
                         },
                     );
                 }
@@ -1111,8 +1592,14 @@ impl Node {
                     crate::warn!("dropped a fragment from {from}: {why}");
                 }
             }
-            return true;
+            return Received::Accepted;
         }
+        let id = if self.persist {
+            self.keep(BundleState::Deliver, &p, rank, expires_ms, bytes.clone())
+        } else {
+            self.keep_unpersisted(bytes.len() as u64)
+        };
+        self.remember_seen(key, expires_ms);
         let payload = Payload::part(bytes, b.payload.clone());
         self.deliver(
             now_ms,
@@ -1123,16 +1610,24 @@ impl Node {
                 expires_ms,
                 subject: wants.then(|| Box::new(p)),
                 source_eid,
+                id,
             },
         );
-        true
+        Received::Accepted
+    }
+
+    fn remember_seen(&mut self, key: SeenKey, expires_ms: u64) {
+        if self.persist {
+            self.ops.push(StoreOp::Seen(key.clone(), expires_ms));
+        }
+        self.seen.insert(key, expires_ms);
     }
 
     /// Forwards a received bundle: previous node, hop count and age updated (RFC 9171 §5.4),
     /// other bytes unchanged; fragmented if the next hop needs it.
     fn forward(&mut self, now_ms: u64, expires_ms: u64, bytes: Vec<u8>, b: wire::Bundle) {
         let dest = b.primary.destination.clone();
-        let Some(hop) = self.routes.lookup_eid(&dest) else {
+        if self.hop_for(&dest).is_none() {
             self.counters.no_route += 1;
             crate::warn!("deleted a bundle for {dest}: no route");
             self.report(
@@ -1143,7 +1638,7 @@ impl Node {
                 false,
             );
             return;
-        };
+        }
         let edited = match wire::editor::edit_for_forwarding(
             &bytes,
             &b,
@@ -1169,32 +1664,35 @@ impl Node {
             reason::NO_INFO,
             false,
         );
-        if let Some(max) = hop.max_bundle()
+        if let Some(max) = self.hop_max(&dest)
             && edited.len() > max
+            && b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0
         {
-            if b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0 {
-                crate::warn!(
-                    "deleted a {}-byte bundle for {dest}: must not be fragmented and the next hop carries {max}",
-                    edited.len()
-                );
-                self.report(
-                    now_ms,
-                    &b.primary,
-                    ReportKind::Deleted,
-                    reason::TRANSMISSION_CANCELED,
-                    false,
-                );
-                return;
-            }
-            if self
-                .route_fragments(now_ms, &dest, expires_ms, &edited, max)
-                .is_err()
-            {
-                crate::warn!("deleted a bundle that could not be fragmented");
-            }
+            crate::warn!(
+                "deleted a {}-byte bundle for {dest}: must not be fragmented and the next hop carries {max}",
+                edited.len()
+            );
+            self.report(
+                now_ms,
+                &b.primary,
+                ReportKind::Deleted,
+                reason::TRANSMISSION_CANCELED,
+                false,
+            );
             return;
         }
-        self.route(now_ms, &dest, expires_ms, edited);
+        let rank = b.priority(&bytes).unwrap_or(1);
+        let id = self.keep(
+            BundleState::Forward,
+            &b.primary,
+            rank,
+            expires_ms,
+            edited.clone(),
+        );
+        if !self.dispatch(now_ms, id, rank, &dest, expires_ms, edited, false) {
+            crate::warn!("deleted a bundle that could not be fragmented");
+            self.forget(id);
+        }
     }
 
     /// An administrative record for a local endpoint: status reports go to its error queue.
@@ -1260,6 +1758,7 @@ impl Node {
                 };
                 if sock.peer.is_some_and(|p| p != adu.source) {
                     self.counters.filtered += 1;
+                    self.forget(adu.id);
                     return;
                 }
                 let subject = adu.subject.clone();
@@ -1309,12 +1808,17 @@ impl Node {
     pub fn app_ack(&mut self, id: u32, seq: u32) {
         if let Some(s) = self.sockets.get_mut(&id) {
             // Sequence numbers are u32 and wrap; compare by distance.
-            while let Some((q, _)) = s.unacked.front() {
+            let mut read = Vec::new();
+            while let Some((q, a)) = s.unacked.front() {
                 if seq.wrapping_sub(*q) < u32::MAX / 2 {
+                    read.push(a.id);
                     s.unacked.pop_front();
                 } else {
                     break;
                 }
+            }
+            for id in read {
+                self.forget(id);
             }
         }
     }
@@ -1349,8 +1853,9 @@ impl Node {
         self.clock_ms = now_ms;
         // Subjects of the deletion reports due, gathered first: reporting needs `&mut self`.
         let mut deleted: Vec<PrimaryBlock> = Vec::new();
+        let mut gone: Vec<u64> = Vec::new();
         let mut n = 0;
-        let take = |q: &mut VecDeque<Adu>, deleted: &mut Vec<PrimaryBlock>| {
+        let take = |q: &mut VecDeque<Adu>, deleted: &mut Vec<PrimaryBlock>, gone: &mut Vec<u64>| {
             let before = q.len();
             q.retain_mut(|a| {
                 if a.expires_ms > now_ms {
@@ -1359,19 +1864,20 @@ impl Node {
                 if let Some(p) = a.subject.take() {
                     deleted.push(*p);
                 }
+                gone.push(a.id);
                 false
             });
             before - q.len()
         };
         for q in self.waiting.values_mut() {
-            n += take(q, &mut deleted);
+            n += take(q, &mut deleted, &mut gone);
         }
         self.waiting.retain(|_, q| !q.is_empty());
         for s in self.sockets.values_mut() {
-            n += take(&mut s.ready, &mut deleted);
+            n += take(&mut s.ready, &mut deleted, &mut gone);
         }
         let before = self.unrouted.len();
-        self.unrouted.retain(|(e, _, bytes)| {
+        self.unrouted.retain(|(e, _, bytes, id)| {
             if *e > now_ms {
                 return true;
             }
@@ -1380,10 +1886,31 @@ impl Node {
             {
                 deleted.push(b.primary);
             }
+            gone.push(*id);
             false
         });
         n += before - self.unrouted.len();
+        // Bundles waiting for a contact (or a busy layer) past their lifetime.
+        for (_, q) in &mut self.hops {
+            let before = q.len();
+            q.retain(|_, item| {
+                if item.expires_ms > now_ms {
+                    return true;
+                }
+                if let Ok(b) = wire::parse(&item.bundle)
+                    && b.primary.flags & wire::flags::REPORT_DELETION != 0
+                {
+                    deleted.push(b.primary);
+                }
+                gone.push(item.id);
+                false
+            });
+            n += before - q.len();
+        }
         self.counters.expired += n as u64;
+        for id in gone {
+            self.part_done_or_forget(id);
+        }
         for p in deleted {
             self.report(
                 now_ms,
@@ -1395,17 +1922,117 @@ impl Node {
         }
         let dropped = self.reassembler.expire(now_ms);
         self.dropped_fragments(now_ms, dropped);
+        let before = self.seen.len();
+        self.seen.retain(|_, exp| *exp > now_ms);
+        if self.seen.len() != before && self.persist {
+            self.ops.push(StoreOp::ForgetSeen(now_ms));
+        }
+    }
+
+    /// A copy of bundle `id` was deleted: a queued copy counts as a part, a delivered ADU is
+    /// the bundle itself.
+    fn part_done_or_forget(&mut self, id: u64) {
+        match self.held.get(&id) {
+            Some(h) if h.parts > 0 => self.part_done(id),
+            Some(_) => self.forget(id),
+            None => {}
+        }
+    }
+
+    /// Sets the node's clock (call before polling outputs).
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.clock_ms = now_ms;
+    }
+
+    /// When the node next needs the driver to poll it: a contact opens or closes, or a paced
+    /// contact may send again.
+    pub fn next_wakeup_ms(&self) -> Option<u64> {
+        let now = self.clock_ms;
+        let mut at = self.contacts.next_change_ms(now);
+        for (hop, q) in &self.hops {
+            if q.is_empty() {
+                continue;
+            }
+            if let Hop::Neighbour(n) = hop
+                && let Some(ci) = self.contacts.open_for(*n, now)
+                && let Some(r) = self.rates.get(&ci)
+            {
+                let t = r.ready_at_ms(now);
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        }
+        at
+    }
+
+    /// The next queued bundle whose hop is open (and within its rate), with its address.
+    fn next_queued(&mut self, room: &dyn Fn(&ClaAddr) -> bool) -> Option<(ClaAddr, Queued)> {
+        let now = self.clock_ms;
+        let Node {
+            hops,
+            contacts,
+            rates,
+            ..
+        } = self;
+        for (hop, q) in hops.iter_mut() {
+            let Some((_, first)) = q.first_key_value() else {
+                continue;
+            };
+            let to = match hop {
+                Hop::Cla(a) if room(a) => *a,
+                Hop::Cla(_) => continue,
+                Hop::Neighbour(n) => {
+                    let Some(ci) = contacts.open_for(*n, now) else {
+                        continue;
+                    };
+                    let Some(c) = contacts.get(ci) else {
+                        continue;
+                    };
+                    if !room(&c.to) {
+                        continue;
+                    }
+                    if let Some(rate) = c.rate {
+                        let r = rates
+                            .entry(ci)
+                            .or_insert_with(|| RateLimiter::new(rate, now));
+                        if !r.try_take(first.bundle.len() as u64, now) {
+                            continue;
+                        }
+                    }
+                    c.to
+                }
+            };
+            let (_, item) = q.pop_first()?;
+            return Some((to, item));
+        }
+        None
     }
 
     /// Next bundle for a convergence layer. Bundles whose lifetime ended while they waited
     /// for the layer are deleted here (with a deletion report if asked).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit_where(&|_| true)
+    }
+
+    /// As [`Node::poll_transmit`], from the next hops for which `room` says the layer takes more.
+    pub fn poll_transmit_where(&mut self, room: &dyn Fn(&ClaAddr) -> bool) -> Option<Transmit> {
         loop {
-            let t = self.transmits.pop_front()?;
+            let t = match self.transmits.pop_front() {
+                Some(t) => t,
+                None => {
+                    let (to, q) = self.next_queued(room)?;
+                    Transmit {
+                        to,
+                        bundle: q.bundle,
+                        expires_ms: q.expires_ms,
+                        id: q.id,
+                    }
+                }
+            };
             if t.expires_ms > self.clock_ms {
                 return Some(t);
             }
             self.counters.expired += 1;
+            self.part_done(t.id);
             if let Ok(b) = wire::parse(&t.bundle) {
                 let now = self.clock_ms;
                 self.report(
@@ -1424,14 +2051,44 @@ impl Node {
         self.transmits.push_front(t);
     }
 
-    /// Bundles waiting for a convergence layer.
+    /// Bundles whose next hop is open now, waiting for a convergence layer.
     pub fn pending_transmits(&self) -> usize {
+        let now = self.clock_ms;
         self.transmits.len()
+            + self
+                .hops
+                .iter()
+                .filter(|(h, _)| match h {
+                    Hop::Cla(_) => true,
+                    Hop::Neighbour(n) => self.contacts.open_for(*n, now).is_some(),
+                })
+                .map(|(_, q)| q.len())
+                .sum::<usize>()
+    }
+
+    /// Bundles waiting for a contact to open.
+    pub fn awaiting_contact(&self) -> usize {
+        let now = self.clock_ms;
+        self.hops
+            .iter()
+            .filter(|(h, _)| matches!(h, Hop::Neighbour(n) if self.contacts.open_for(*n, now).is_none()))
+            .map(|(_, q)| q.len())
+            .sum()
     }
 
     /// Bundles held because no route leads to their destination.
     pub fn unrouted(&self) -> usize {
         self.unrouted.len()
+    }
+}
+
+/// The source of an ADU as the socket API gives it: other sources than two-element ipn reach
+/// the application as text (an extended address); anonymous bundles come from ipn:0.0.
+fn adu_source(source: &Eid) -> (Endpoint, Option<Box<str>>) {
+    match source {
+        Eid::Ipn { node, service } => ((*node, *service), None),
+        Eid::Null => ((0, 0), None),
+        other => ((0, 0), Some(other.to_string().into_boxed_str())),
     }
 }
 
@@ -1798,9 +2455,12 @@ mod tests {
             lifetime_ms: 60_000,
             fragment: None,
         };
+        // Each bundle its own creation sequence: the node suppresses duplicates.
         let with_block = |flags: u64| {
+            let mut p = primary.clone();
+            p.creation.seq = flags;
             let mut out = vec![0x9f];
-            wire::bundle::write_primary(&primary, &mut out);
+            wire::bundle::write_primary(&p, &mut out);
             wire::bundle::write_canonical(&mut out, 200, 2, flags, CrcType::Crc32c, &[1, 2]);
             wire::bundle::write_canonical(&mut out, 1, 1, 0, CrcType::Crc32c, b"data");
             out.push(0xff);

@@ -51,6 +51,9 @@ PUDP=$((BASE + 2))
 CC=${CC:-cc}
 CFLAGS=(-O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude)
 TMP=$(mktemp -d /tmp/bpshim-bench.XXXXXX) || exit 1
+# This run's node stores (the default store path is under XDG_STATE_HOME).
+export XDG_STATE_HOME=$TMP/state
+unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
 PIDS=()
 cleanup() {
     local p

@@ -86,6 +86,9 @@ PY=$ROOT/.venv/bin/python
 CC=${CC:-cc}
 CFLAGS=(-O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude)
 TMP=$(mktemp -d /tmp/bpshim-bench-tcpcl.XXXXXX) || exit 1
+# This run's node stores (the default store path is under XDG_STATE_HOME).
+export XDG_STATE_HOME=$TMP/state
+unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
 PIDS=()
 DPIDS=()
 cleanup() {

@@ -13,6 +13,9 @@ CFLAGS=(-O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude)
 FAILS=0
 PIDS=()
 TMP=$(mktemp -d /tmp/bpshim-interop.XXXXXX) || exit 1
+# This test's node stores (the default store path is under XDG_STATE_HOME).
+export XDG_STATE_HOME=$TMP/state
+unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
 
 pass() { echo "PASS $*"; }
 fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }

@@ -33,6 +33,9 @@ P_SINK=$((BASE + 3))
 FAILS=0
 NODE=""
 TMP=$(mktemp -d /tmp/bpshim-hostile.XXXXXX) || exit 1
+# This run's node stores (the default store path is under XDG_STATE_HOME).
+export XDG_STATE_HOME=$TMP/state
+unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
 LOG=$TMP/bpnode.log
 
 pass() { echo "PASS $*"; }

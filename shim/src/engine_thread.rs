@@ -11,7 +11,7 @@ use engine::api::{Reply, Request};
 use engine::config::Config;
 use libc::c_int;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use ::engine::io::HIGH_FD;
 /// Bound on waiting for the engine to answer a request (it answers at once unless stuck).
@@ -28,6 +28,9 @@ pub static MAX_ADU: AtomicU64 = AtomicU64::new(0);
 pub static DEFAULT_LIFETIME_S: AtomicU64 = AtomicU64::new(0);
 /// Per-route ADU limits `(node, service, max)`, `u64::MAX` = any.
 pub static LIMITS: SpinLock<Vec<(u64, u64, u64)>> = SpinLock::new(Vec::new());
+
+/// Whether the node keeps a durable store: sends and reads then wait for the store's commit.
+pub static DURABLE: AtomicBool = AtomicBool::new(false);
 
 /// Outcome of the first start: `Ok` or the errno every later socket() gets too.
 static STARTED: Mutex<Option<Result<(), i32>>> = Mutex::new(None);
@@ -73,9 +76,13 @@ fn start() -> Result<(), i32> {
             log::line(format_args!("{e}"));
             close_fd(shim_end);
             close_fd(engine_end);
-            return Err(libc::EINVAL);
+            return Err(e.errno);
         }
     };
+    DURABLE.store(
+        cfg.durability != engine::config::Durability::Memory,
+        Ordering::Relaxed,
+    );
     // The engine thread must not run the application's signal handlers: it starts with every
     // signal blocked (the mask is inherited), and this thread's mask is restored after.
     let mut all: libc::sigset_t = unsafe_zeroed_sigset();
@@ -119,7 +126,8 @@ extern "C" fn after_fork_child() {
     LIMITS.reset_after_fork();
 }
 
-fn move_high(fd: c_int) -> c_int {
+/// Moves a descriptor of the shim's own to the high range (close-on-exec).
+pub fn move_high(fd: c_int) -> c_int {
     // SAFETY: plain fcntl on a descriptor we own.
     let hi = unsafe { call::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD as libc::c_ulong) };
     if hi < 0 {
@@ -142,7 +150,7 @@ pub fn errno() -> i32 {
 }
 
 /// Sends `req` (with `data_fd` attached, if any) and waits for the reply.
-pub fn request(req: &Request, data_fd: Option<c_int>, timeout_ms: u32) -> Result<Reply, i32> {
+pub fn request(req: &Request, attach: &[c_int], timeout_ms: u32) -> Result<Reply, i32> {
     let control = CONTROL.load(Ordering::Acquire);
     if control < 0 {
         return Err(libc::ENETDOWN);
@@ -176,15 +184,15 @@ pub fn request(req: &Request, data_fd: Option<c_int>, timeout_ms: u32) -> Result
         )
     };
     let body = req.encode();
-    let mut fds = [theirs; 2];
-    let nfds = match data_fd {
-        Some(d) => {
-            fds = [d, theirs];
-            2
-        }
-        None => 1,
-    };
-    let sent = send_with_fds(control, &body, &fds[..nfds]);
+    let mut fds = [theirs; 4];
+    if attach.len() > 3 {
+        close_fd(mine);
+        close_fd(theirs);
+        return Err(libc::EINVAL);
+    }
+    fds[..attach.len()].copy_from_slice(attach);
+    fds[attach.len()] = theirs;
+    let sent = send_with_fds(control, &body, &fds[..attach.len() + 1]);
     close_fd(theirs);
     if let Err(e) = sent {
         close_fd(mine);
@@ -271,12 +279,18 @@ pub fn exit_flush() {
     let ms = EXIT_FLUSH_MS.load(Ordering::Relaxed);
     match request(
         &Request::Flush { timeout_ms: ms },
-        None,
+        &[],
         ms.saturating_add(1000),
     ) {
+        Ok(r) if r.value > 0 && DURABLE.load(Ordering::Relaxed) => log::line(format_args!(
+            "{} bundle(s) had not left the node when the process exited (no open contact or \
+             route, or the next hop did not take them within {ms} ms); they stay in the store \
+             and leave when a process of this node runs again",
+            r.value
+        )),
         Ok(r) if r.value > 0 => log::line(format_args!(
             "{} bundle(s) had not left the node when the process exited (no route, or the \
-             convergence layer was busy for {ms} ms); they are lost",
+             convergence layer was busy for {ms} ms); they are lost (BP_DURABILITY=memory)",
             r.value
         )),
         Ok(_) => {}

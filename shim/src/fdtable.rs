@@ -10,7 +10,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Descriptors at or above this number cannot be AF_BP sockets (`socket()` answers `EMFILE`).
 pub const MAX_FD: usize = 65536;
@@ -110,6 +110,31 @@ pub struct Sock {
     pub read_seq: u32,
     /// Last sequence reported to the engine.
     pub acked_seq: u32,
+    /// The application's end of the side pair (store acknowledgements, read reports).
+    pub side: Option<libc::c_int>,
+    /// Counters and locks shared by the threads sending and reading on this socket.
+    pub sync: Option<std::sync::Arc<SockSync>>,
+}
+
+/// What the threads of one socket share to wait for the store: a send (or a read) returns once
+/// the engine reports its record committed. Records are numbered in the order they enter the
+/// pair, so a send holds `send_lock` from numbering to writing.
+#[derive(Debug, Default)]
+pub struct SockSync {
+    /// Held while a data record is numbered and written.
+    pub send_lock: std::sync::Mutex<()>,
+    /// Held while a read acknowledgement is numbered and written.
+    pub ack_lock: std::sync::Mutex<()>,
+    /// Held by the one thread reading the side pair for the others.
+    pub wait_lock: std::sync::Mutex<()>,
+    /// Data records written.
+    pub data_sent: AtomicU64,
+    /// Read acknowledgements written.
+    pub acks_sent: AtomicU64,
+    /// Data records the engine reports committed.
+    pub data_done: AtomicU64,
+    /// Read acknowledgements the engine reports committed.
+    pub acks_done: AtomicU64,
 }
 
 /// A minimal spin lock whose state can be reset after fork.
@@ -172,8 +197,18 @@ pub fn insert(id: u32, s: Sock) {
 pub fn add_ref(fd: libc::c_int, id: u32) {
     with_sock(id, |s| s.refs += 1);
     let old = set(fd, id);
-    if old != 0 && old != id {
-        drop_ref(old);
+    if old != 0
+        && old != id
+        && let Some(s) = drop_ref(old)
+    {
+        release(s);
+    }
+}
+
+/// The last descriptor of a socket is gone: closing the side pair tells the engine.
+pub fn release(s: Sock) {
+    if let Some(side) = s.side {
+        crate::engine_thread::close_fd(side);
     }
 }
 

@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod log;
 pub mod real;
 pub mod sockaddr;
+pub mod store_wait;
 
 extern "C" fn fini() {
     engine_thread::exit_flush();

@@ -78,6 +78,8 @@ pub trait StreamSession: std::fmt::Debug + Send {
     fn accept(&mut self, transfer_id: u64);
     /// The received bytes are not a bundle the node can take.
     fn refuse_unacceptable(&mut self, transfer_id: u64);
+    /// The node's store is full: the peer keeps the bundle and tries again later.
+    fn refuse_no_space(&mut self, transfer_id: u64);
     /// Ends the session politely (the node is stopping).
     fn shutdown(&mut self, now_ms: u64);
     /// Appends bytes to write; returns how many (0: nothing now).
@@ -112,6 +114,9 @@ impl StreamSession for super::tcpcl::Session {
     }
     fn refuse_unacceptable(&mut self, transfer_id: u64) {
         let _ = self.refuse_transfer(transfer_id, super::tcpcl::XferRefuseReason::NotAcceptable);
+    }
+    fn refuse_no_space(&mut self, transfer_id: u64) {
+        let _ = self.refuse_transfer(transfer_id, super::tcpcl::XferRefuseReason::NoResources);
     }
     fn shutdown(&mut self, now_ms: u64) {
         self.close(now_ms, super::tcpcl::SessTermReason::Unknown);
@@ -190,6 +195,9 @@ impl StreamSession for super::tcpclv3::Session {
     fn refuse_unacceptable(&mut self, transfer_id: u64) {
         // TCPCLv3 has no "not acceptable" code.
         let _ = self.refuse_transfer(transfer_id, super::tcpclv3::RefuseReason::Unknown);
+    }
+    fn refuse_no_space(&mut self, transfer_id: u64) {
+        let _ = self.refuse_transfer(transfer_id, super::tcpclv3::RefuseReason::NoResources);
     }
     fn shutdown(&mut self, now_ms: u64) {
         self.close(now_ms, None);

@@ -2,10 +2,12 @@
 //!
 //! Reads drain a pair until `EAGAIN` (mio is edge-triggered). Writes stop at `EAGAIN` and resume
 //! when the pair is writable again: an application that does not read only fills its own socket,
-//! it never blocks the loop. End of file on a pair means the last application reference is gone.
+//! it never blocks the loop. End of file on the side pair means the last application reference
+//! is gone (the engine holds a reference to the application's end of the data pair, for the
+//! fillers of a full store, so the data pair itself never ends).
 
-use super::{APP_BASE, Engine};
-use crate::api::{self, Kind, RxHeader, TxHeader};
+use super::{APP_BASE, Engine, SIDE_BASE};
+use crate::api::{self, DoneRecord, Kind, RxHeader, TxHeader};
 use crate::node::Payload;
 use crate::time;
 use crate::wire::Eid;
@@ -19,26 +21,173 @@ use std::os::fd::{AsRawFd, RawFd};
 /// The engine's view of one application socket.
 #[derive(Debug)]
 pub struct AppEnd {
-    /// Engine end of the pair.
+    /// Engine end of the data pair.
     pub fd: RawFd,
+    /// The application's end of the data pair (for fillers).
+    pub app: RawFd,
+    /// Engine end of the side pair.
+    pub side: RawFd,
     /// Waiting for the pair to become writable.
     pub blocked: bool,
+    /// Data records read so far.
+    pub data_in: u64,
+    /// Acknowledgement records read so far (side pair).
+    pub ack_in: u64,
+    /// Data records committed (last reported in a [`DoneRecord`]).
+    pub data_done: u64,
+    /// Acknowledgements committed.
+    pub ack_done: u64,
+    /// What the application was last told, and whether telling it waits for room.
+    pub told: DoneRecord,
+    pub side_blocked: bool,
+    /// Empty records written to the application's end while the store is full.
+    pub fillers: u64,
 }
 
 impl Engine {
-    /// Registers the engine end of a new socket's pair.
-    pub(crate) fn add_app(&mut self, id: u32, fd: RawFd) -> std::io::Result<()> {
+    /// Registers a new socket: the engine end of its data pair, the application's end, the
+    /// engine end of its side pair.
+    pub(crate) fn add_app(
+        &mut self,
+        id: u32,
+        fd: RawFd,
+        app: RawFd,
+        side: RawFd,
+    ) -> std::io::Result<()> {
         self.poll.registry().register(
             &mut SourceFd(&fd),
             mio::Token(APP_BASE + id as usize),
             Interest::READABLE,
         )?;
-        self.apps.insert(id, AppEnd { fd, blocked: false });
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&side),
+            mio::Token(SIDE_BASE + id as usize),
+            Interest::READABLE,
+        ) {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            return Err(e);
+        }
+        self.apps.insert(
+            id,
+            AppEnd {
+                fd,
+                app,
+                side,
+                blocked: false,
+                data_in: 0,
+                ack_in: 0,
+                data_done: 0,
+                ack_done: 0,
+                told: DoneRecord::default(),
+                side_blocked: false,
+                fillers: 0,
+            },
+        );
+        if self.full {
+            self.fill(id);
+        }
         Ok(())
     }
 
-    /// Reads every record queued on socket `id`'s pair.
+    /// Fills the application's end of socket `id`'s data pair with empty records, until its
+    /// send buffer is full: the application's sends then block (or fail with `EAGAIN`) and
+    /// `poll` does not report it writable, as for any full kernel socket.
+    pub(crate) fn fill(&mut self, id: u32) {
+        let Some(a) = self.apps.get_mut(&id) else {
+            return;
+        };
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        for _ in 0..100_000 {
+            match sendmsg::<()>(a.app, &[IoSlice::new(&[])], &[], flags, None) {
+                Ok(_) => a.fillers += 1,
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Reads the side pair of socket `id`: read acknowledgements; end of file closes the socket.
+    pub(crate) fn read_side(&mut self, id: u32) {
+        let Some(side) = self.apps.get(&id).map(|a| a.side) else {
+            return;
+        };
+        let mut buf = [0u8; api::TX_HEADER_LEN];
+        let mut closed = false;
+        loop {
+            match nix::sys::socket::recv(side, &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => match TxHeader::decode(&buf[..n], n) {
+                    Ok(h) if h.kind == Kind::Ack => {
+                        self.node.app_ack(id, h.ack);
+                        if let Some(a) = self.apps.get_mut(&id) {
+                            a.ack_in += 1;
+                        }
+                    }
+                    _ => crate::warn!("socket {id}: unexpected record on the side pair dropped"),
+                },
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            // What the application wrote before closing is still in the data pair.
+            let full = std::mem::replace(&mut self.full, false);
+            self.read_app(id);
+            self.full = full;
+            self.close_app(id);
+        }
+    }
+
+    /// Tells the application of socket `id` what the store has committed.
+    pub(crate) fn write_done(&mut self, id: u32) {
+        let Some(a) = self.apps.get_mut(&id) else {
+            return;
+        };
+        let rec = DoneRecord {
+            data: a.data_done,
+            acks: a.ack_done,
+        };
+        if rec == a.told {
+            return;
+        }
+        let r = nix::sys::socket::send(
+            a.side,
+            &rec.encode(),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        );
+        let blocked = matches!(r, Err(Errno::EAGAIN));
+        if r.is_ok() {
+            a.told = rec;
+        }
+        if blocked != a.side_blocked {
+            a.side_blocked = blocked;
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let side = a.side;
+            let _ = self.poll.registry().reregister(
+                &mut SourceFd(&side),
+                mio::Token(SIDE_BASE + id as usize),
+                interest,
+            );
+        }
+    }
+
+    /// Reads every record queued on socket `id`'s pair (not while the store is full: the
+    /// records then wait in the pair, behind the fillers).
     pub(crate) fn read_app(&mut self, id: u32) {
+        if self.full {
+            return;
+        }
         let Some(fd) = self.apps.get(&id).map(|a| a.fd) else {
             return;
         };
@@ -79,8 +228,11 @@ impl Engine {
                 }
             };
             if n == 0 && fds.is_empty() {
-                closed = true;
-                break;
+                // A filler written while the store was full.
+                if let Some(a) = self.apps.get_mut(&id) {
+                    a.fillers = a.fillers.saturating_sub(1);
+                }
+                continue;
             }
             self.on_record(id, &scratch[..n], truncated, &fds);
             for f in fds {
@@ -108,6 +260,12 @@ impl Engine {
         };
         if h.ack != 0 {
             self.node.app_ack(id, h.ack);
+        }
+        if matches!(h.kind, Kind::Inline | Kind::Memfd)
+            && let Some(a) = self.apps.get_mut(&id)
+        {
+            // Counted whatever becomes of it: the application waits for this count.
+            a.data_in += 1;
         }
         let body = api::TX_HEADER_LEN + h.eid_len as usize;
         let dest = if h.eid_len == 0 {
@@ -216,7 +374,10 @@ impl Engine {
     pub(crate) fn close_app(&mut self, id: u32) {
         if let Some(a) = self.apps.remove(&id) {
             let _ = self.poll.registry().deregister(&mut SourceFd(&a.fd));
+            let _ = self.poll.registry().deregister(&mut SourceFd(&a.side));
             let _ = nix::unistd::close(a.fd);
+            let _ = nix::unistd::close(a.app);
+            let _ = nix::unistd::close(a.side);
         }
         self.node.app_closed(id);
     }

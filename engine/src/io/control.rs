@@ -77,11 +77,14 @@ impl Engine {
             }
         };
         let r = match req {
-            Request::Open { .. } => match fds.pop() {
-                Some(data) => {
-                    let data = super::move_high(data);
+            Request::Open { .. } if fds.len() == 3 => {
+                let side = super::move_high(fds[2]);
+                let app = super::move_high(fds[1]);
+                let data = super::move_high(fds[0]);
+                fds.clear();
+                {
                     let id = self.node.open();
-                    match self.add_app(id, data) {
+                    match self.add_app(id, data, app, side) {
                         Ok(()) => Reply {
                             errno: 0,
                             value: id as u64,
@@ -94,14 +97,14 @@ impl Engine {
                         },
                         Err(e) => {
                             crate::error!("cannot watch a new socket: {e}");
-                            let _ = nix::unistd::close(data);
+                            close_all(&[data, app, side]);
                             self.node.app_closed(id);
                             Reply::simple(e.raw_os_error().unwrap_or(12), 0)
                         }
                     }
                 }
-                None => Reply::simple(22, 0),
-            },
+            }
+            Request::Open { .. } => Reply::simple(22, 0),
             Request::Bind { id, node, service } => match self.node.bind(id, node, service) {
                 Ok(s) => {
                     self.pump();
@@ -158,7 +161,9 @@ impl Engine {
             return;
         }
         let pending = self.pending_out();
-        let unrouted = self.node.unrouted();
+        // Bundles no open next hop can take now: without a store they are lost at exit; with
+        // one they wait in it for the next run.
+        let unrouted = self.node.unrouted() + self.node.awaiting_contact();
         let before = self.flushes.len();
         let mut done = Vec::new();
         self.flushes.retain(|f| {
@@ -171,8 +176,10 @@ impl Engine {
         });
         if done.len() == before {
             // A flush precedes the end of the process (exit, bpnode's shutdown): sessions end
-            // with SESS_TERM rather than a bare close.
+            // with SESS_TERM rather than a bare close, and the store gets what changed.
             self.tcp.close_sessions(&mut self.node, &self.poll);
+            self.pump();
+            self.final_commit();
         }
         for reply in done {
             answer(reply, &Reply::simple(0, (pending + unrouted) as u64));

@@ -12,7 +12,7 @@ use crate::cla::mtcp;
 use crate::cla::stream::{SendRefusal, SessionEvent, StreamSession};
 use crate::cla::{tcpcl, tcpclv3};
 use crate::config::ConfigError;
-use crate::node::{Node, Transmit};
+use crate::node::{Node, Received, Transmit};
 use crate::route::ClaAddr;
 use crate::time;
 use mio::net::{TcpListener, TcpStream};
@@ -27,6 +27,9 @@ pub(crate) const LISTEN_BASE: usize = 1 << 16;
 pub(crate) const CONN_BASE: usize = 1 << 17;
 /// Reads (of up to 64 KiB) per connection per turn of the event loop.
 const READ_BUDGET: usize = 16;
+/// Bundles per next hop the layer holds (queued or unacknowledged); the rest wait in the
+/// node's queues.
+const HOP_WINDOW: usize = 1024;
 /// First and largest wait before reconnecting to a next hop that failed.
 const BACKOFF_FIRST_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 30_000;
@@ -79,6 +82,8 @@ struct Conn {
     /// Bytes to write.
     out: Vec<u8>,
     written: usize,
+    /// Store ids of MTCP bundles completely written, for [`Tcp::take_done`].
+    sent_ids: Vec<u64>,
 }
 
 impl Conn {
@@ -108,6 +113,13 @@ pub struct Tcp {
     backoff: HashMap<ClaAddr, (u64, u64)>,
     /// Streams closed because of a framing error.
     pub protocol_errors: u64,
+    /// Acknowledge a received bundle only once the store has committed it: the driver collects
+    /// the transfers here and calls [`Tcp::accept`] after the commit.
+    pub defer_accepts: bool,
+    /// Received transfers waiting for the commit: (connection token, transfer ID).
+    pub pending_accepts: Vec<(usize, u64)>,
+    /// Store ids of bundles the layer is done with (acknowledged, or refused for good).
+    done: Vec<u64>,
     /// Connections with bytes left to read (see [`Tcp::resume_reads`]).
     more_to_read: Vec<usize>,
     /// Established sessions by the peer's node number and protocol: a session the peer opened
@@ -159,6 +171,39 @@ impl Tcp {
     /// Queues a bundle for its next hop.
     pub fn enqueue(&mut self, t: Transmit) {
         self.queues.entry(t.to).or_default().push_back(t);
+    }
+
+    /// Whether the layer takes more bundles for `hop` now. Bounded, so that the bundles stay in
+    /// the node's queues (in priority order, subject to contacts) until a session can use them.
+    pub fn has_room(&self, hop: &ClaAddr) -> bool {
+        let queued = self.queues.get(hop).map_or(0, VecDeque::len);
+        let inflight = self
+            .by_hop
+            .get(hop)
+            .and_then(|t| self.conns.get(t))
+            .map_or(0, Conn::unacknowledged);
+        queued + inflight < HOP_WINDOW
+    }
+
+    /// Store ids of the bundles handed over since the last call.
+    pub fn take_done(&mut self) -> Vec<u64> {
+        let mut v = std::mem::take(&mut self.done);
+        for c in self.conns.values_mut() {
+            v.append(&mut c.sent_ids);
+        }
+        v
+    }
+
+    /// Sends the acknowledgement of a received transfer once it is stored.
+    pub fn accept_stored(&mut self, token: usize, transfer_id: u64, node: &mut Node, poll: &Poll) {
+        if let Some(Conn {
+            link: Link::Session { session, .. },
+            ..
+        }) = self.conns.get_mut(&token)
+        {
+            session.accept(transfer_id);
+            self.drive(token, node, poll);
+        }
     }
 
     /// Bundles not yet handed over (MTCP: completely written; TCPCL: acknowledged).
@@ -275,7 +320,7 @@ impl Tcp {
                                     inflight.insert(*next_id, t);
                                 }
                                 Err(SendRefusal::TooLarge(max)) => {
-                                    fragment_into(&t, max, &mut self.queues);
+                                    fragment_into(&t, max, &mut self.queues, node);
                                 }
                                 Err(SendRefusal::NotNow(why)) => {
                                     crate::debug!("session with {hop} takes no bundle ({why})");
@@ -395,6 +440,7 @@ impl Tcp {
                 link,
                 out: Vec::new(),
                 written: 0,
+                sent_ids: Vec::new(),
             },
         );
         Some(token)
@@ -577,21 +623,34 @@ impl Tcp {
                             transfer_id,
                             bundle,
                         } => {
-                            // A bundle that is not one is refused (the node logs and counts it);
-                            // others are accepted once the node has them (in memory until the
-                            // store lands).
-                            if node.cla_receive(time::now_ms(), &label, bundle) {
-                                session.accept(transfer_id);
-                            } else {
-                                session.refuse_unacceptable(transfer_id);
+                            // A bundle that is not one is refused (the node logs and counts it),
+                            // and so is any bundle while the store is full; others are
+                            // acknowledged once the store has committed them.
+                            match node.cla_offer(time::now_ms(), &label, bundle) {
+                                Received::Accepted if self.defer_accepts => {
+                                    self.pending_accepts.push((token, transfer_id));
+                                }
+                                Received::Accepted => session.accept(transfer_id),
+                                Received::Malformed => session.refuse_unacceptable(transfer_id),
+                                Received::NoSpace => session.refuse_no_space(transfer_id),
                             }
                         }
                         SessionEvent::BundleSent { id } => {
-                            inflight.remove(&id);
+                            if let Some(t) = inflight.remove(&id) {
+                                self.done.push(t.id);
+                            }
                         }
                         SessionEvent::BundleRefused { id, reason } => {
-                            crate::warn!("{label} refused a bundle ({reason}); dropped");
-                            inflight.remove(&id);
+                            if let Some(t) = inflight.remove(&id) {
+                                if reason.contains("resources") || reason.contains("retransmit") {
+                                    // The peer may take it later: keep it, with backoff.
+                                    crate::info!("{label} refused a bundle for now ({reason})");
+                                    requeue.push((t, None));
+                                } else {
+                                    crate::warn!("{label} refused a bundle ({reason}); dropped");
+                                    self.done.push(t.id);
+                                }
+                            }
                         }
                         SessionEvent::BundleTooLarge { id, max } => {
                             if let Some(t) = inflight.remove(&id) {
@@ -647,7 +706,7 @@ impl Tcp {
         }
         for (t, mru) in requeue {
             match mru {
-                Some(m) => fragment_into(&t, m, &mut self.queues),
+                Some(m) => fragment_into(&t, m, &mut self.queues, node),
                 None => self.queues.entry(t.to).or_default().push_front(t),
             }
         }
@@ -706,7 +765,9 @@ fn flush_some(c: &mut Conn) -> Option<String> {
     let w = c.written;
     if let Link::Mtcp { frames, .. } = &mut c.link {
         while frames.front().is_some_and(|(end, _)| *end <= w) {
-            frames.pop_front();
+            if let Some((_, t)) = frames.pop_front() {
+                c.sent_ids.push(t.id);
+            }
         }
     }
     if c.written == c.out.len() {
@@ -726,26 +787,36 @@ fn flush_some(c: &mut Conn) -> Option<String> {
 }
 
 /// A bundle bigger than the peer's Transfer MRU goes as fragments (RFC 9171 §5.8).
-fn fragment_into(t: &Transmit, mru: u64, queues: &mut HashMap<ClaAddr, VecDeque<Transmit>>) {
+fn fragment_into(
+    t: &Transmit,
+    mru: u64,
+    queues: &mut HashMap<ClaAddr, VecDeque<Transmit>>,
+    node: &mut Node,
+) {
     let max = usize::try_from(mru).unwrap_or(usize::MAX);
     let frags = crate::wire::parse(&t.bundle)
         .map_err(|e| e.to_string())
         .and_then(|b| crate::fragment::fragment(&t.bundle, &b, max).map_err(|e| e.to_string()));
     match frags {
         Ok(frags) => {
+            node.split(t.id, frags.len());
             let q = queues.entry(t.to).or_default();
             for f in frags.into_iter().rev() {
                 q.push_front(Transmit {
                     to: t.to,
                     bundle: f,
                     expires_ms: t.expires_ms,
+                    id: t.id,
                 });
             }
         }
-        Err(e) => crate::warn!(
-            "a {}-byte bundle is over the peer's {mru}-byte transfer limit and cannot be fragmented ({e}); dropped",
-            t.bundle.len()
-        ),
+        Err(e) => {
+            crate::warn!(
+                "a {}-byte bundle is over the peer's {mru}-byte transfer limit and cannot be fragmented ({e}); dropped",
+                t.bundle.len()
+            );
+            node.transmitted(t.id);
+        }
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Udp {
     bufs: Vec<Vec<u8>>,
     /// Bundles for this layer waiting for their socket.
     pub queue: std::collections::VecDeque<Transmit>,
+    /// Store ids of bundles handed to the kernel (or dropped by it), for the node.
+    pub done: Vec<u64>,
 }
 
 impl Udp {
@@ -158,10 +160,12 @@ impl Udp {
                 };
                 let ClaAddr::Udp(to) = t.to else {
                     self.send_errors += 1;
+                    self.done.push(t.id);
                     continue;
                 };
                 let Some(i) = self.sender_for(to, poll) else {
                     self.send_errors += 1;
+                    self.done.push(t.id);
                     continue;
                 };
                 // One batch, one socket; a blocked socket waits for writable.
@@ -195,6 +199,7 @@ impl Udp {
             };
             for t in &batch[..sent] {
                 crate::debug!("sent a {}-byte bundle to {}", t.bundle.len(), t.to);
+                self.done.push(t.id);
             }
             let full = batch.len();
             let mut rest: Vec<_> = batch.into_iter().skip(sent).collect();
@@ -223,6 +228,7 @@ impl Udp {
                 Some(e) => {
                     let t = rest.remove(0);
                     self.send_errors += 1;
+                    self.done.push(t.id);
                     crate::warn!(
                         "UDP send of a {}-byte bundle to {} failed: {e}; dropped",
                         t.bundle.len(),

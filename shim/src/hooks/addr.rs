@@ -56,7 +56,7 @@ pub fn do_bind(id: u32, service: u32) -> Result<u32, i32> {
             node,
             service: service as u64,
         },
-        None,
+        &[],
         engine::REPLY_TIMEOUT_MS,
     )?;
     if r.errno != 0 {
@@ -124,7 +124,7 @@ fn set_peer(id: u32, peer: Option<(u32, u32)>) -> Result<(), i32> {
             node: node as u64,
             service: service as u64,
         },
-        None,
+        &[],
         engine::REPLY_TIMEOUT_MS,
     )?;
     if r.errno != 0 {

@@ -67,7 +67,7 @@ unsafe fn set_bp(id: u32, name: c_int, val: *const c_void, len: socklen_t) -> Re
             a,
             b,
         },
-        None,
+        &[],
         engine::REPLY_TIMEOUT_MS,
     )?;
     if r.errno != 0 {

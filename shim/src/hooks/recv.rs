@@ -132,7 +132,19 @@ pub unsafe fn bp_recv(
         // SAFETY: the caller's flags slot.
         unsafe { *msg_flags = if truncated { libc::MSG_TRUNC } else { 0 } };
     }
-    if flags & libc::MSG_PEEK == 0 {
+    if flags & libc::MSG_PEEK == 0 && engine::DURABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        // The store forgets the ADU before the application has it: never delivered twice.
+        if let Some((sync, side)) = fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten()
+        {
+            if let Err(e) = crate::store_wait::read_done(&sync, side, h.seq) {
+                return fail(e);
+            }
+            fdtable::with_sock(id, |s| {
+                s.read_seq = h.seq;
+                s.acked_seq = h.seq;
+            });
+        }
+    } else if flags & libc::MSG_PEEK == 0 {
         let due = fdtable::with_sock(id, |s| {
             s.read_seq = h.seq;
             if h.seq.wrapping_sub(s.acked_seq) >= ACK_EVERY {
@@ -170,7 +182,7 @@ unsafe fn errqueue(
     let peek = flags & libc::MSG_PEEK != 0;
     let r = match engine::request(
         &::engine::api::Request::ErrQueue { id, peek },
-        None,
+        &[],
         engine::REPLY_TIMEOUT_MS,
     ) {
         Ok(r) if r.errno == 0 => r,

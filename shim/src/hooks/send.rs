@@ -8,6 +8,7 @@ use crate::engine_thread::{self as engine, LIMITS, LOCAL_NODE, MAX_ADU};
 use crate::fdtable;
 use crate::real::call;
 use crate::sockaddr as sa;
+use crate::store_wait;
 use ::engine::api::{INLINE_MAX, Kind, TX_HEADER_LEN, TxHeader};
 use ::engine::node::send_flags;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
@@ -92,6 +93,16 @@ pub unsafe fn bp_send(
         eid_len: text.as_ref().map_or(0, |t| t.len() as u16),
     };
     let tb: &[u8] = text.as_ref().map_or(&[], |t| t.as_bytes());
+    // With a durable store the send returns once the record is committed: records are
+    // numbered in the order they enter the pair (the lock), then the caller waits for its number.
+    let durable = if engine::DURABLE.load(Ordering::Relaxed) {
+        fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten()
+    } else {
+        None
+    };
+    let guard = durable
+        .as_ref()
+        .map(|(s, _)| s.send_lock.lock().unwrap_or_else(|p| p.into_inner()));
     let r = if len <= INLINE_MAX {
         let hb = h.encode();
         let mut stack = [iovec {
@@ -130,11 +141,21 @@ pub unsafe fn bp_send(
     };
     if r < 0 {
         let e = engine::errno();
+        drop(guard);
         return fail(if e == libc::EPIPE || e == libc::ECONNRESET {
             libc::ENETDOWN
         } else {
             e
         });
+    }
+    let ticket = durable
+        .as_ref()
+        .map(|(s, _)| s.data_sent.fetch_add(1, Ordering::AcqRel) + 1);
+    drop(guard);
+    if let (Some((s, side)), Some(t)) = (&durable, ticket)
+        && let Err(e) = store_wait::wait(s, *side, store_wait::Count::Data, t)
+    {
+        return fail(e);
     }
     len as ssize_t
 }

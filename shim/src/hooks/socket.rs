@@ -52,11 +52,30 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
         engine::close_fd(eng);
         return fail(libc::EMFILE);
     }
+    // The side pair: store acknowledgements and read reports, which must not wait behind data.
+    let mut side = [-1; 2];
+    // SAFETY: `side` has room for two descriptors.
+    if unsafe {
+        call::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            side.as_mut_ptr(),
+        )
+    } < 0
+    {
+        let e = engine::errno();
+        engine::close_fd(app);
+        engine::close_fd(eng);
+        return fail(e);
+    }
+    let (side_app, side_eng) = (engine::move_high(side[0]), side[1]);
     // The pair exists before the engine starts, so that the first AF_BP socket gets the lowest
     // free descriptor, as a kernel socket would, and the engine's own take the next ones.
     if let Err(e) = engine::ensure() {
-        engine::close_fd(app);
-        engine::close_fd(eng);
+        for f in [app, eng, side_app, side_eng] {
+            engine::close_fd(f);
+        }
         return fail(e);
     }
     // A larger buffer on the engine side lets more received ADUs wait for the application
@@ -69,18 +88,21 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
             sock_type: base as u32,
             protocol: proto as u32,
         },
-        Some(eng),
+        &[eng, app, side_eng],
         engine::REPLY_TIMEOUT_MS,
     );
     engine::close_fd(eng);
+    engine::close_fd(side_eng);
     let reply = match reply {
         Ok(r) if r.errno == 0 => r,
         Ok(r) => {
             engine::close_fd(app);
+            engine::close_fd(side_app);
             return fail(r.errno);
         }
         Err(e) => {
             engine::close_fd(app);
+            engine::close_fd(side_app);
             return fail(e);
         }
     };
@@ -111,12 +133,16 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
             refs: 1,
             sock_type: base,
             protocol: proto,
+            side: Some(side_app),
+            sync: Some(std::sync::Arc::new(fdtable::SockSync::default())),
             ..Sock::default()
         },
     );
     let old = fdtable::set(app, id);
-    if old != 0 {
-        fdtable::drop_ref(old);
+    if old != 0
+        && let Some(s) = fdtable::drop_ref(old)
+    {
+        fdtable::release(s);
     }
     fdtable::ANY.store(true, Ordering::Release);
     app
@@ -197,10 +223,11 @@ pub unsafe extern "C" fn socketpair(
 /// Forgets descriptor `fd` of socket `id`; the last descriptor reports what was read.
 fn forget(fd: c_int, id: u32) {
     fdtable::set(fd, 0);
-    if let Some(s) = fdtable::drop_ref(id)
-        && s.read_seq != s.acked_seq
-    {
-        send_ack(fd, s.read_seq);
+    if let Some(s) = fdtable::drop_ref(id) {
+        if s.read_seq != s.acked_seq {
+            send_ack(fd, s.read_seq);
+        }
+        fdtable::release(s);
     }
 }
 
@@ -239,7 +266,9 @@ fn after_dup2(old: c_int, new: c_int) {
         None => {
             if let Some(prev) = bp_fd(new) {
                 fdtable::set(new, 0);
-                fdtable::drop_ref(prev);
+                if let Some(s) = fdtable::drop_ref(prev) {
+                    fdtable::release(s);
+                }
             }
         }
     }
