@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 /// iovecs handled without allocating.
 const STACK_IOV: usize = 16;
 
-/// The common send path.
+/// The common send path: one record, then (durable store) the wait for its commit.
 ///
 /// # Safety
 /// `iov` must point to `cnt` valid iovecs; `addr` (if not null) to `addrlen` bytes.
@@ -30,16 +30,54 @@ pub unsafe fn bp_send(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> ssize_t {
+    // SAFETY: forwarded from the caller.
+    match unsafe { send_record(fd, id, iov, cnt, flags, addr, addrlen) } {
+        Ok((len, commit)) => match commit.map(|c| c.wait()) {
+            Some(Err(e)) => fail(e),
+            _ => len as ssize_t,
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// A record written to the pair whose commit the sender waits for (durable store).
+pub struct Commit {
+    sync: std::sync::Arc<fdtable::SockSync>,
+    side: c_int,
+    ticket: u64,
+}
+
+impl Commit {
+    /// Waits until the engine reports the record committed.
+    pub fn wait(&self) -> Result<(), i32> {
+        store_wait::wait(&self.sync, self.side, store_wait::Count::Data, self.ticket)
+    }
+}
+
+/// Checks and writes one record; returns the ADU length and, with a durable store, what to
+/// wait for before telling the application.
+///
+/// # Safety
+/// As [`bp_send`].
+unsafe fn send_record(
+    fd: c_int,
+    id: u32,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> Result<(usize, Option<Commit>), i32> {
     let dest = if addr.is_null() {
         match fdtable::with_sock(id, |s| s.peer).flatten() {
             Some((n, s)) => sa::Dest::Ipn(n, s),
-            None => return fail(libc::EDESTADDRREQ),
+            None => return Err(libc::EDESTADDRREQ),
         }
     } else {
         // SAFETY: forwarded from the caller.
         match unsafe { sa::any_destination(addr, addrlen) } {
             Ok(d) => d,
-            Err(e) => return fail(e),
+            Err(e) => return Err(e),
         }
     };
     let (dest, text) = match dest {
@@ -48,7 +86,7 @@ pub unsafe fn bp_send(
     };
     let bpflags = flags as u32 & send_flags::ALL;
     if !send_flags::valid(bpflags) {
-        return fail(libc::EINVAL);
+        return Err(libc::EINVAL);
     }
     let iovs: &[iovec] = if cnt == 0 || iov.is_null() {
         &[]
@@ -60,22 +98,22 @@ pub unsafe fn bp_send(
     for v in iovs {
         len = match len.checked_add(v.iov_len) {
             Some(l) => l,
-            None => return fail(libc::EMSGSIZE),
+            None => return Err(libc::EMSGSIZE),
         };
     }
     if len as u64 > MAX_ADU.load(Ordering::Relaxed) {
-        return fail(libc::EMSGSIZE);
+        return Err(libc::EMSGSIZE);
     }
     // A bundle too big for its next hop is fragmented by the node, unless the socket forbids it.
     let mnf = fdtable::with_sock(id, |s| s.bp.must_not_fragment != 0).unwrap_or(false);
     if mnf && text.is_none() && !fits_route(dest, len) {
-        return fail(libc::EMSGSIZE);
+        return Err(libc::EMSGSIZE);
     }
     if len == 0 {
-        return 0;
+        return Ok((0, None));
     }
     if let Err(e) = autobind(id) {
-        return fail(e);
+        return Err(e);
     }
     let ack = fdtable::with_sock(id, |s| {
         s.acked_seq = s.read_seq;
@@ -136,13 +174,13 @@ pub unsafe fn bp_send(
         h.kind = Kind::Memfd;
         match send_memfd(fd, &h, tb, iovs, kflags) {
             Ok(()) => 0,
-            Err(e) => return fail(e),
+            Err(e) => return Err(e),
         }
     };
     if r < 0 {
         let e = engine::errno();
         drop(guard);
-        return fail(if e == libc::EPIPE || e == libc::ECONNRESET {
+        return Err(if e == libc::EPIPE || e == libc::ECONNRESET {
             libc::ENETDOWN
         } else {
             e
@@ -152,12 +190,10 @@ pub unsafe fn bp_send(
         .as_ref()
         .map(|(s, _)| s.data_sent.fetch_add(1, Ordering::AcqRel) + 1);
     drop(guard);
-    if let (Some((s, side)), Some(t)) = (&durable, ticket)
-        && let Err(e) = store_wait::wait(s, *side, store_wait::Count::Data, t)
-    {
-        return fail(e);
-    }
-    len as ssize_t
+    let commit = durable
+        .zip(ticket)
+        .map(|((sync, side), ticket)| Commit { sync, side, ticket });
+    Ok((len, commit))
 }
 
 /// Whether an ADU of `len` bytes to `dest` fits the one-bundle-per-datagram limit of its route.
@@ -321,6 +357,65 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             m.msg_namelen,
         )
     }
+}
+
+/// `sendmmsg(2)`: every message is one ADU; with a durable store the call returns once the
+/// last one is committed (one wait, and one group commit, for the whole batch). As the
+/// kernel's: the number of messages sent, an error only if the first fails.
+///
+/// # Safety
+/// Called by C code with the arguments of sendmmsg(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    vec: *mut libc::mmsghdr,
+    vlen: libc::c_uint,
+    flags: c_int,
+) -> c_int {
+    let Some(id) = bp_fd(fd) else {
+        // SAFETY: same arguments as received.
+        return unsafe { call::sendmmsg(fd, vec, vlen, flags) };
+    };
+    if vec.is_null() {
+        return fail(libc::EFAULT);
+    }
+    // UIO_MAXIOV, the kernel's cap.
+    let n = vlen.min(1024) as usize;
+    let mut sent = 0;
+    let mut last = None;
+    for i in 0..n {
+        // SAFETY: the caller passes `vlen` valid mmsghdr entries.
+        let m = unsafe { &mut *vec.add(i) };
+        // SAFETY: fields of the caller's msghdr.
+        let r = unsafe {
+            send_record(
+                fd,
+                id,
+                m.msg_hdr.msg_iov,
+                m.msg_hdr.msg_iovlen,
+                flags,
+                m.msg_hdr.msg_name as *const sockaddr,
+                m.msg_hdr.msg_namelen,
+            )
+        };
+        match r {
+            Ok((len, commit)) => {
+                m.msg_len = len as libc::c_uint;
+                sent += 1;
+                if commit.is_some() {
+                    last = commit;
+                }
+            }
+            Err(e) if sent == 0 => return fail(e),
+            Err(_) => break,
+        }
+    }
+    if let Some(c) = last
+        && let Err(e) = c.wait()
+    {
+        return fail(e);
+    }
+    sent as c_int
 }
 
 /// `write(2)`: on a connected AF_BP socket, a send to the peer.
