@@ -75,10 +75,7 @@ unsafe fn send_record(
         }
     } else {
         // SAFETY: forwarded from the caller.
-        match unsafe { sa::any_destination(addr, addrlen) } {
-            Ok(d) => d,
-            Err(e) => return Err(e),
-        }
+        unsafe { sa::any_destination(addr, addrlen) }?
     };
     let (dest, text) = match dest {
         sa::Dest::Ipn(n, s) => ((n, s), None),
@@ -112,9 +109,7 @@ unsafe fn send_record(
     if len == 0 {
         return Ok((0, None));
     }
-    if let Err(e) = autobind(id) {
-        return Err(e);
-    }
+    autobind(id)?;
     let ack = fdtable::with_sock(id, |s| {
         s.acked_seq = s.read_seq;
         s.read_seq
