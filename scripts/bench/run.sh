@@ -6,6 +6,8 @@
 #
 #   -n RUNS      repeat the whole table RUNS times (default 1)
 #   -s SECONDS   length of each case (default 2)
+#   -d LEVEL     BP_DURABILITY of the nodes: full (the default, what users get), process or
+#                memory (no store); printed in the header
 #
 # Needs target/release/libbpshim.so (cargo build --release). Builds, with the C tests' flags
 # (cc -O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -Iinclude), c-tests/bin/bench_local and
@@ -32,8 +34,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
 RUNS=1
 SECS=2
-while getopts "n:s:h" o; do
+DUR=full
+while getopts "d:n:s:h" o; do
     case $o in
+    d) DUR=$OPTARG ;;
     n) RUNS=$OPTARG ;;
     s) SECS=$OPTARG ;;
     *)
@@ -54,6 +58,7 @@ TMP=$(mktemp -d /tmp/bpshim-bench.XXXXXX) || exit 1
 # This run's node stores (the default store path is under XDG_STATE_HOME).
 export XDG_STATE_HOME=$TMP/state
 unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
+export BP_DURABILITY=$DUR
 PIDS=()
 cleanup() {
     local p
@@ -138,6 +143,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b
 
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "machine: $(nproc) cores, ${model:-unknown CPU}, Linux $(uname -r)"
+echo "BP_DURABILITY=$DUR"
 echo "each case ${SECS} s; ADU/s = received per second (first to last ADU); MB = 10^6 payload bytes"
 
 for p in $P10 $P20 $PUDP; do

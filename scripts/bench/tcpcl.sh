@@ -7,6 +7,8 @@
 #
 #   -n RUNS      repeat the whole table RUNS times (default 1)
 #   -s SECONDS   length of each timed case (default 3)
+#   -d LEVEL     BP_DURABILITY of the nodes: full (the default, what users get), process or
+#                memory (no store); printed in the header
 #   -D           leave dtnd out
 #
 # Needs target/release/libbpshim.so (cargo build --release). Builds, with the C tests' flags
@@ -59,8 +61,10 @@ cd "$ROOT" || exit 1
 RUNS=1
 SECS=3
 DTND=1
-while getopts "n:s:Dh" o; do
+DUR=full
+while getopts "d:n:s:Dh" o; do
     case $o in
+    d) DUR=$OPTARG ;;
     n) RUNS=$OPTARG ;;
     s) SECS=$OPTARG ;;
     D) DTND=0 ;;
@@ -89,6 +93,7 @@ TMP=$(mktemp -d /tmp/bpshim-bench-tcpcl.XXXXXX) || exit 1
 # This run's node stores (the default store path is under XDG_STATE_HOME).
 export XDG_STATE_HOME=$TMP/state
 unset BP_CONTACT BP_DURABILITY BP_STORE_MAX
+export BP_DURABILITY=$DUR
 PIDS=()
 DPIDS=()
 cleanup() {
@@ -280,6 +285,7 @@ row() { # case size bundles/s MB/s loss limit oflimit notes
 }
 
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "BP_DURABILITY=$DUR"
 echo "machine: $(nproc) cores, ${model:-unknown CPU}, Linux $(uname -r)"
 if [ -z "$DTND_WHY" ]; then
     echo "dtnd: $("$DTN7_BIN/dtnd" --version 2>&1 | head -n 1) ($DTN7_BIN)"

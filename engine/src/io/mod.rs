@@ -325,10 +325,14 @@ impl Engine {
                         c.ops.len(),
                         c.micros
                     );
-                    for (id, data, acks) in pending.marks {
+                    for (k, (id, data, acks)) in pending.marks.into_iter().enumerate() {
                         if let Some(a) = self.apps.get_mut(&id) {
                             a.data_done = a.data_done.max(data);
                             a.ack_done = a.ack_done.max(acks);
+                            // The writer told the application already.
+                            if c.notified.get(k) == Some(&true) {
+                                a.told = crate::api::DoneRecord { data, acks };
+                            }
                         }
                         self.write_done(id);
                     }
@@ -381,12 +385,38 @@ impl Engine {
         if ops.is_empty() && pending.marks.is_empty() && pending.accepts.is_empty() {
             return;
         }
+        // One message per waiting socket, written by the writer right after the commit (on a
+        // duplicate of the side pair's descriptor, which the writer closes).
+        let notify = pending
+            .marks
+            .iter()
+            .map(|&(id, data, acks)| {
+                let fd = self
+                    .apps
+                    .get(&id)
+                    .and_then(|a| nix::unistd::dup(a.side).ok())
+                    .unwrap_or(-1);
+                let rec = crate::api::DoneRecord { data, acks };
+                (fd, rec.encode().to_vec())
+            })
+            .filter(|(fd, _)| *fd >= 0)
+            .collect::<Vec<_>>();
+        let all_notify = notify.len() == pending.marks.len();
         let number = d.next_number;
         d.next_number += 1;
         let ok = d.writer.submit(store::Batch {
             number,
             ops,
             last_ts: self.node.last_timestamp(),
+            // Positions must match the marks: all or none.
+            notify: if all_notify {
+                notify
+            } else {
+                for (fd, _) in notify {
+                    let _ = nix::unistd::close(fd);
+                }
+                Vec::new()
+            },
         });
         if ok {
             d.in_flight = Some(pending);
