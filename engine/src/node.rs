@@ -2170,6 +2170,237 @@ mod tests {
         out
     }
 
+    /// A store kept in memory: applies ops as the SQLite store would, and gives them back as
+    /// a restart would read them.
+    #[derive(Default)]
+    struct MemStore {
+        bundles: std::collections::BTreeMap<u64, StoredBundle>,
+        seen: HashMap<SeenKey, u64>,
+    }
+
+    impl MemStore {
+        fn apply(&mut self, n: &mut Node) {
+            for op in n.take_store_ops() {
+                match op {
+                    StoreOp::Put(b) => {
+                        self.bundles.insert(b.id, b);
+                    }
+                    StoreOp::Delete(id) => {
+                        self.bundles.remove(&id);
+                    }
+                    StoreOp::Seen(k, e) => {
+                        self.seen.insert(k, e);
+                    }
+                    StoreOp::ForgetSeen(t) => self.seen.retain(|_, e| *e > t),
+                }
+            }
+        }
+        fn loaded(&self, last_ts: CreationTimestamp) -> Loaded {
+            Loaded {
+                bundles: self.bundles.values().cloned().collect(),
+                seen: self.seen.iter().map(|(k, e)| (k.clone(), *e)).collect(),
+                last_ts,
+            }
+        }
+    }
+
+    fn with_contacts(n: u64, contacts: &str, routes: &[(&str, &str)]) -> Node {
+        let cfg = Config {
+            node: n,
+            routes: Routes::new(
+                routes
+                    .iter()
+                    .map(|(p, h)| (Pattern::parse(p).unwrap(), ClaAddr::parse(h).unwrap()))
+                    .collect(),
+            ),
+            contacts: ContactPlan::new(
+                contacts
+                    .split(';')
+                    .map(|c| crate::contact::Contact::parse(c, T).unwrap())
+                    .collect(),
+            ),
+            ..Config::default()
+        };
+        Node::new(&cfg)
+    }
+
+    #[test]
+    fn a_bundle_is_stored_until_the_layer_has_taken_it() {
+        let mut n = node(10, &[("ipn:20.*", "tcpcl:127.0.0.1:4556")]);
+        let mut st = MemStore::default();
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![7; 100]))
+            .unwrap();
+        st.apply(&mut n);
+        assert_eq!(st.bundles.len(), 1);
+        assert_eq!(n.held_count(), 1);
+        n.set_time(T);
+        let t = n.poll_transmit().unwrap();
+        assert_ne!(t.id, 0);
+        // Handed to the layer but not yet acknowledged: still stored.
+        st.apply(&mut n);
+        assert_eq!(st.bundles.len(), 1);
+        n.transmitted(t.id);
+        st.apply(&mut n);
+        assert!(st.bundles.is_empty());
+        assert_eq!(n.held_bytes(), 0);
+    }
+
+    #[test]
+    fn restart_resumes_forwarding_delivery_and_timestamps() {
+        let mut a = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
+        let mut st = MemStore::default();
+        let s = a.open();
+        a.bind(s, 10, 1).unwrap();
+        for i in 0..3u8 {
+            a.app_send(T, s, 0, (20, 1), Payload::whole(vec![i; 10]))
+                .unwrap();
+        }
+        // A local ADU for an endpoint nobody has bound yet.
+        a.app_send(T, s, 0, (10, 9), Payload::whole(b"later".to_vec()))
+            .unwrap();
+        a.set_time(T);
+        assert!(a.poll_transmit().is_none(), "the contact is not open");
+        st.apply(&mut a);
+        assert_eq!(st.bundles.len(), 4);
+        let last = a.last_timestamp();
+        drop(a);
+
+        let mut b = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
+        b.restore(T + 1, st.loaded(last));
+        assert_eq!(b.counters.restored, 4);
+        // The local ADU waits for its binder.
+        let r = b.open();
+        b.bind(r, 10, 9).unwrap();
+        assert_eq!(drain(&mut b, r)[0].1, b"later");
+        // Forwarding resumes when the contact opens, oldest first.
+        b.set_time(T + 150_000);
+        let got: Vec<u8> = std::iter::from_fn(|| b.poll_transmit())
+            .map(|t| {
+                let p = wire::parse(&t.bundle).unwrap();
+                t.bundle[p.payload.clone()][0]
+            })
+            .collect();
+        assert_eq!(got, vec![0, 1, 2]);
+        // Timestamps go on after the last one used before the restart.
+        b.app_send(T + 1, r, 0, (20, 1), Payload::whole(vec![9]))
+            .unwrap();
+        st.apply(&mut b);
+        let newest = st.bundles.values().last().unwrap();
+        assert!((newest.created_ms, newest.seq) > (last.time, last.seq));
+    }
+
+    #[test]
+    fn contact_window_priority_order_and_expiry() {
+        let mut n = with_contacts(10, "20 udp:127.0.0.1:4556 +10 +20", &[]);
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        let order = [
+            (send_flags::BULK, 1u8),
+            (send_flags::EXPEDITED, 2),
+            (0, 3),
+            (send_flags::BULK, 4),
+            (send_flags::EXPEDITED, 5),
+        ];
+        for (f, tag) in order {
+            n.app_send(T, s, f, (20, 1), Payload::whole(vec![tag]))
+                .unwrap();
+        }
+        n.set_time(T + 5_000);
+        assert!(n.poll_transmit().is_none());
+        assert_eq!(n.awaiting_contact(), 5);
+        assert_eq!(n.next_wakeup_ms(), Some(T + 10_000));
+        n.set_time(T + 10_000);
+        let sent: Vec<Transmit> = std::iter::from_fn(|| n.poll_transmit()).collect();
+        let tags: Vec<u8> = sent
+            .iter()
+            .map(|t| {
+                let p = wire::parse(&t.bundle).unwrap();
+                t.bundle[p.payload.clone()][0]
+            })
+            .collect();
+        // Expedited, then standard (no flag), then bulk; oldest first within each.
+        assert_eq!(tags, vec![2, 5, 3, 1, 4]);
+        for t in &sent {
+            n.transmitted(t.id);
+        }
+        // Sent after the window: waits; expires in the queue with a deletion report.
+        n.set_opt(s, crate::api::opt::LIFETIME, 2, 0).unwrap();
+        n.set_opt(
+            s,
+            crate::api::opt::REPORT_FLAGS,
+            report_bits::DELETED as u64,
+            0,
+        )
+        .unwrap();
+        n.app_send(T + 21_000, s, 0, (20, 1), Payload::whole(vec![6]))
+            .unwrap();
+        n.set_time(T + 22_000);
+        assert!(n.poll_transmit().is_none());
+        n.expire(T + 23_500);
+        assert_eq!(n.awaiting_contact(), 0);
+        let r = n.take_report(s, false).expect("deletion report");
+        assert_eq!(r.status, report_bits::DELETED);
+        assert_eq!(r.reason, reason::LIFETIME_EXPIRED);
+        assert_eq!(n.held_count(), 0);
+    }
+
+    #[test]
+    fn full_store_refuses_or_reports_and_duplicates_are_dropped() {
+        let cfg = Config {
+            node: 20,
+            store_max: 300,
+            ..Config::default()
+        };
+        let mut n = Node::new(&cfg);
+        let s = n.open();
+        n.bind(s, 20, 1).unwrap();
+        let mut src = node(10, &[("ipn:20.*", "udp:127.0.0.1:1")]);
+        let a = src.open();
+        src.bind(a, 10, 1).unwrap();
+        let mut bundles = Vec::new();
+        for i in 0..4u8 {
+            src.app_send(T, a, 0, (20, 1), Payload::whole(vec![i; 100]))
+                .unwrap();
+            src.set_time(T);
+            bundles.push(src.poll_transmit().unwrap().bundle);
+        }
+        assert_eq!(n.cla_offer(T, "t", bundles[0].clone()), Received::Accepted);
+        // The same bundle again: accepted (the peer may stop sending it) but not delivered twice.
+        assert_eq!(n.cla_offer(T, "t", bundles[0].clone()), Received::Accepted);
+        assert_eq!(n.counters.duplicates, 1);
+        assert_eq!(n.cla_offer(T, "t", bundles[1].clone()), Received::Accepted);
+        assert!(n.store_full());
+        assert_eq!(n.cla_offer(T, "t", bundles[2].clone()), Received::NoSpace);
+        assert_eq!(n.cla_receive(T, "t", bundles[3].clone()), Received::NoSpace);
+        assert_eq!(drain(&mut n, s).len(), 2);
+        // Read: forgotten, room again.
+        n.app_ack(s, 2);
+        assert!(!n.store_full());
+        assert_eq!(n.cla_offer(T, "t", bundles[2].clone()), Received::Accepted);
+        assert_eq!(n.cla_offer(T, "t", b"junk".to_vec()), Received::Malformed);
+    }
+
+    #[test]
+    fn fragments_of_one_stored_bundle_free_it_together() {
+        let mut n = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1; 150_000]))
+            .unwrap();
+        n.set_time(T);
+        let parts: Vec<Transmit> = std::iter::from_fn(|| n.poll_transmit()).collect();
+        assert!(parts.len() >= 3);
+        assert_eq!(n.held_count(), 1);
+        for t in &parts[..parts.len() - 1] {
+            n.transmitted(t.id);
+        }
+        assert_eq!(n.held_count(), 1, "one fragment still out");
+        n.transmitted(parts.last().unwrap().id);
+        assert_eq!(n.held_count(), 0);
+    }
+
     #[test]
     fn local_delivery_without_network() {
         let mut n = node(1, &[]);

@@ -7,11 +7,16 @@
 //! The input goes in twice: whole, as one bundle, then split into bundles by 2-byte big-endian
 //! length prefixes (`[len][bytes][len][bytes]...`), received one after the other with the
 //! clock moving on, so that state carried between bundles (queues, reports, reassembly) is
-//! exercised. After each bundle every output is drained: transmissions, ADUs for the socket
-//! (acknowledged every other time) and status reports for it.
+//! exercised. After each bundle every output is drained: transmissions (reported taken every
+//! other time), ADUs for the socket (acknowledged every other time) and status reports for it.
+//! Store operations are applied to a store kept in memory; at the end a second node restarts
+//! from that store (as after a crash) and is drained too, so restore is fuzzed with every state
+//! the first node can leave behind.
 #![no_main]
 
 use engine::config::Config;
+use engine::store::{Loaded, StoreOp, StoredBundle};
+use std::collections::BTreeMap;
 use engine::log::{self, Level};
 use engine::node::Node;
 use engine::route::{ClaAddr, Pattern, Routes};
@@ -21,7 +26,11 @@ use libfuzzer_sys::fuzz_target;
 const START_MS: u64 = 800_000_000_000;
 
 fn drain(node: &mut Node, socket: u32, ack: bool) {
-    while node.poll_transmit().is_some() {}
+    while let Some(t) = node.poll_transmit() {
+        if ack {
+            node.transmitted(t.id);
+        }
+    }
     while node.take_report(socket, false).is_some() {}
     while let Some(id) = node.poll_ready_socket() {
         let mut last = None;
@@ -52,8 +61,10 @@ fuzz_target!(|data: &[u8]| {
     let id = node.open();
     node.bind(id, 20, 1).expect("bind ipn:20.1");
 
+    let mut store = BTreeMap::new();
     node.cla_receive(START_MS, "fuzz", data.to_vec());
     drain(&mut node, id, false);
+    apply(&mut store, &mut node);
 
     let mut now = START_MS;
     let mut rest = data;
@@ -63,12 +74,45 @@ fuzz_target!(|data: &[u8]| {
         let (bundle, tail) = tail.split_at(len);
         node.cla_receive(now, "fuzz", bundle.to_vec());
         drain(&mut node, id, n % 2 == 0);
+        apply(&mut store, &mut node);
         now += 997;
         n += 1;
         rest = tail;
     }
+    apply(&mut store, &mut node);
+    // A restart from what the store holds, as after a crash.
+    let last = node.last_timestamp();
+    let mut again = Node::new(&cfg);
+    again.restore(
+        now,
+        Loaded {
+            bundles: store.values().cloned().collect(),
+            seen: Vec::new(),
+            last_ts: last,
+        },
+    );
+    let id2 = again.open();
+    let _ = again.bind(id2, 20, 1);
+    drain(&mut again, id2, true);
     // Time passes past every lifetime the seeds carry; the bound socket goes away.
     node.expire(now + 2 * 3_600_000);
     node.app_closed(id);
     drain(&mut node, id, true);
+    again.expire(now + 2 * 3_600_000);
+    drain(&mut again, id2, true);
 });
+
+/// Applies the node's store operations to a store kept in memory.
+fn apply(store: &mut BTreeMap<u64, StoredBundle>, node: &mut Node) {
+    for op in node.take_store_ops() {
+        match op {
+            StoreOp::Put(b) => {
+                store.insert(b.id, b);
+            }
+            StoreOp::Delete(id) => {
+                store.remove(&id);
+            }
+            StoreOp::Seen(..) | StoreOp::ForgetSeen(_) => {}
+        }
+    }
+}
