@@ -14,11 +14,16 @@ CASES=(
     "BP_ROUTE=garbage"
     "BP_ROUTE=ipn:1.*=udp:127.0.0.1:notaport"
     "BP_MAX_ADU=abc"
+    "BP_DURABILITY=sometimes"
+    "BP_STORE_MAX=0"
+    "BP_CONTACT=20 tcpcl:127.0.0.1:1 +10 +5"
+    "BP_CONTACT=garbage"
 )
 
 errors=0
 run_probe() { # env assignments...
     env -u BP_NODE -u BP_CLA -u BP_ROUTE -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LOG \
+        -u BP_DURABILITY -u BP_STORE_MAX -u BP_CONTACT \
         "$@" LD_PRELOAD="$SHIM" timeout 10 "$BIN/bpsock" >"$TMP/out" 2>"$TMP/err"
     echo $?
 }

@@ -250,7 +250,25 @@ impl Store {
         let setup =
             format!("PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=OFF;");
         conn.execute_batch(&setup)
-            .and_then(|()| conn.execute_batch(SCHEMA))
+            .map_err(|e| err(format!("not a usable store: {e}"), sql_errno(&e)))?;
+        // Another program's database is never taken over: tables without ours means no.
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .and_then(|mut q| {
+                q.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| err(format!("not a usable store: {e}"), sql_errno(&e)))?;
+        if !tables.is_empty() && !tables.iter().any(|t| t == "meta") {
+            return Err(err(
+                format!(
+                    "not a bpshim store (a SQLite database with tables {})",
+                    tables.join(", ")
+                ),
+                EIO,
+            ));
+        }
+        conn.execute_batch(SCHEMA)
             .map_err(|e| err(format!("not a usable store: {e}"), sql_errno(&e)))?;
         let s = Store {
             conn,
@@ -768,6 +786,14 @@ mod tests {
         drop(Store::open(&p, 10, Durability::Full).unwrap());
         let e = Store::open(&p, 11, Durability::Full).unwrap_err();
         assert!(e.to_string().contains("belongs to node ipn:10.0"), "{e}");
+        let f = tmp("foreign");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        Connection::open(&f)
+            .unwrap()
+            .execute_batch("CREATE TABLE accounts (x INTEGER)")
+            .unwrap();
+        let e = Store::open(&f, 10, Durability::Full).unwrap_err();
+        assert!(e.to_string().contains("not a bpshim store"), "{e}");
         let g = tmp("garbage");
         std::fs::create_dir_all(g.parent().unwrap()).unwrap();
         std::fs::write(&g, vec![0x55u8; 8192]).unwrap();
