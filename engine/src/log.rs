@@ -59,7 +59,11 @@ pub fn enabled(l: Level) -> bool {
 /// Writes one line (use the macros).
 pub fn write(l: Level, args: std::fmt::Arguments<'_>) {
     if enabled(l) {
-        eprintln!("bpshim[{}] {}: {}", std::process::id(), l.name(), args);
+        // One write per line: formatted first, so that lines of several threads or processes
+        // never interleave and a line is never cut by the process ending mid-line.
+        use std::io::Write;
+        let line = format!("bpshim[{}] {}: {}\n", std::process::id(), l.name(), args);
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

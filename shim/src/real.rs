@@ -83,6 +83,7 @@ real_fns! {
     fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
     fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
     fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+    fn recvmmsg(fd: c_int, vec: *mut libc::mmsghdr, vlen: libc::c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
     fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
     fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;

@@ -387,19 +387,30 @@ impl Engine {
         }
         // One message per waiting socket, written by the writer right after the commit (on a
         // duplicate of the side pair's descriptor, which the writer closes).
+        // Reads are told as soon as the commit is in the log (safe from a process crash), before
+        // the sync that sends wait for.
         let notify = pending
             .marks
             .iter()
             .map(|&(id, data, acks)| {
-                let fd = self
-                    .apps
-                    .get(&id)
-                    .and_then(|a| nix::unistd::dup(a.side).ok())
-                    .unwrap_or(-1);
+                let (fd, early) = match self.apps.get(&id) {
+                    Some(a) => (
+                        nix::unistd::dup(a.side).unwrap_or(-1),
+                        (acks > a.told.acks).then(|| {
+                            crate::api::DoneRecord {
+                                data: a.told.data,
+                                acks,
+                            }
+                            .encode()
+                            .to_vec()
+                        }),
+                    ),
+                    None => (-1, None),
+                };
                 let rec = crate::api::DoneRecord { data, acks };
-                (fd, rec.encode().to_vec())
+                (fd, early, rec.encode().to_vec())
             })
-            .filter(|(fd, _)| *fd >= 0)
+            .filter(|(fd, _, _)| *fd >= 0)
             .collect::<Vec<_>>();
         let all_notify = notify.len() == pending.marks.len();
         let number = d.next_number;
@@ -412,7 +423,7 @@ impl Engine {
             notify: if all_notify {
                 notify
             } else {
-                for (fd, _) in notify {
+                for (fd, _, _) in notify {
                     let _ = nix::unistd::close(fd);
                 }
                 Vec::new()

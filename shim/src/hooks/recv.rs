@@ -40,9 +40,91 @@ pub unsafe fn bp_recv(
     namelen: *mut socklen_t,
     msg_flags: *mut c_int,
 ) -> ssize_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { receive(fd, id, iov, cnt, flags, name, namelen, msg_flags, true).0 }
+}
+
+/// One receive; with `commit`, a read (not a peek) is committed before returning (durable
+/// store). Returns the result and the delivery sequence of the ADU read (0: none).
+///
+/// # Safety
+/// As [`bp_recv`].
+#[allow(clippy::too_many_arguments)] // the union of every receive call's arguments
+unsafe fn receive(
+    fd: c_int,
+    id: u32,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    name: *mut c_void,
+    namelen: *mut socklen_t,
+    msg_flags: *mut c_int,
+    commit: bool,
+) -> (ssize_t, u32) {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { receive_one(fd, id, iov, cnt, flags, name, namelen, msg_flags) };
+    let (ret, seq) = r;
+    if ret < 0 || seq == 0 || flags & libc::MSG_PEEK != 0 {
+        return (ret, 0);
+    }
+    if !engine::DURABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        note_read(fd, id, seq);
+        return (ret, seq);
+    }
+    if commit && let Err(e) = commit_read(id, seq) {
+        return (fail(e), 0);
+    }
+    (ret, seq)
+}
+
+/// Memory mode: the read is reported to the engine every [`ACK_EVERY`] reads (and at close).
+fn note_read(fd: c_int, id: u32, seq: u32) {
+    let due = fdtable::with_sock(id, |s| {
+        s.read_seq = seq;
+        if seq.wrapping_sub(s.acked_seq) >= ACK_EVERY {
+            s.acked_seq = seq;
+            true
+        } else {
+            false
+        }
+    });
+    if due == Some(true) {
+        send_ack(fd, seq);
+    }
+}
+
+/// Durable store: the engine commits that every ADU up to `seq` was read (it forgets them);
+/// returns once that is committed.
+fn commit_read(id: u32, seq: u32) -> Result<(), i32> {
+    if let Some((sync, side)) = fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten() {
+        crate::store_wait::read_done(&sync, side, seq)?;
+        fdtable::with_sock(id, |s| {
+            s.read_seq = seq;
+            s.acked_seq = seq;
+        });
+    }
+    Ok(())
+}
+
+/// # Safety
+/// As [`bp_recv`].
+#[allow(clippy::too_many_arguments)] // the union of every receive call's arguments
+unsafe fn receive_one(
+    fd: c_int,
+    id: u32,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    name: *mut c_void,
+    namelen: *mut socklen_t,
+    msg_flags: *mut c_int,
+) -> (ssize_t, u32) {
     if flags & libc::MSG_ERRQUEUE != 0 {
         // SAFETY: forwarded from the caller; no control buffer on this path.
-        return unsafe { errqueue(id, flags, name, namelen, msg_flags, std::ptr::null_mut()) };
+        return (
+            unsafe { errqueue(id, flags, name, namelen, msg_flags, std::ptr::null_mut()) },
+            0,
+        );
     }
     let iovs: &[iovec] = if cnt == 0 || iov.is_null() {
         &[]
@@ -79,12 +161,12 @@ pub unsafe fn bp_recv(
     // SAFETY: `msg` is valid for the duration of the call.
     let r = unsafe { call::recvmsg(fd, &mut msg, kflags) };
     if r < 0 {
-        return -1;
+        return (-1, 0);
     }
     let memfd = received_fd(&msg);
     if r == 0 {
         // The engine end is gone.
-        return fail(libc::ENETDOWN);
+        return (fail(libc::ENETDOWN), 0);
     }
     let h = match RxHeader::decode(&hb) {
         Ok(h) if r as usize >= RX_HEADER_LEN => h,
@@ -92,7 +174,7 @@ pub unsafe fn bp_recv(
             if let Some(m) = memfd {
                 engine::close_fd(m);
             }
-            return fail(libc::EIO);
+            return (fail(libc::EIO), 0);
         }
     };
     let (ret, truncated) = match (h.kind, memfd) {
@@ -100,7 +182,7 @@ pub unsafe fn bp_recv(
             let copied = copy_from_memfd(m, iovs, h.len);
             engine::close_fd(m);
             let Ok(copied) = copied else {
-                return fail(libc::EIO);
+                return (fail(libc::EIO), 0);
             };
             let full = h.len as usize;
             let ret = if flags & libc::MSG_TRUNC != 0 {
@@ -132,33 +214,7 @@ pub unsafe fn bp_recv(
         // SAFETY: the caller's flags slot.
         unsafe { *msg_flags = if truncated { libc::MSG_TRUNC } else { 0 } };
     }
-    if flags & libc::MSG_PEEK == 0 && engine::DURABLE.load(std::sync::atomic::Ordering::Relaxed) {
-        // The store forgets the ADU before the application has it: never delivered twice.
-        if let Some((sync, side)) = fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten()
-        {
-            if let Err(e) = crate::store_wait::read_done(&sync, side, h.seq) {
-                return fail(e);
-            }
-            fdtable::with_sock(id, |s| {
-                s.read_seq = h.seq;
-                s.acked_seq = h.seq;
-            });
-        }
-    } else if flags & libc::MSG_PEEK == 0 {
-        let due = fdtable::with_sock(id, |s| {
-            s.read_seq = h.seq;
-            if h.seq.wrapping_sub(s.acked_seq) >= ACK_EVERY {
-                s.acked_seq = h.seq;
-                true
-            } else {
-                false
-            }
-        });
-        if due == Some(true) {
-            send_ack(fd, h.seq);
-        }
-    }
-    ret as ssize_t
+    (ret as ssize_t, h.seq)
 }
 
 /// `BP_STATUS_REPORT` in `include/bp_socket.h`.
@@ -360,6 +416,83 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         m.msg_controllen = 0;
     }
     r
+}
+
+/// `recvmmsg(2)`: up to `vlen` ADUs, the first as `flags` say (blocking unless
+/// `MSG_DONTWAIT`/`O_NONBLOCK`), the others only if already queued (as with `MSG_WAITFORONE`;
+/// the kernel without it would wait for all `vlen`; `timeout` is not used). With a durable store
+/// the reads are committed together, once, before returning: the fast way to read durably.
+///
+/// # Safety
+/// Called by C code with the arguments of recvmmsg(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    vec: *mut libc::mmsghdr,
+    vlen: libc::c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> c_int {
+    let Some(id) = bp_fd(fd) else {
+        // SAFETY: same arguments as received.
+        return unsafe { call::recvmmsg(fd, vec, vlen, flags, timeout) };
+    };
+    if vec.is_null() {
+        return fail(libc::EFAULT);
+    }
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return fail(libc::EOPNOTSUPP);
+    }
+    let n = vlen.min(1024) as usize;
+    let mut got = 0;
+    let mut last = 0;
+    for i in 0..n {
+        // SAFETY: the caller passes `vlen` valid mmsghdr entries.
+        let m = unsafe { &mut *vec.add(i) };
+        let namelen: *mut socklen_t = if m.msg_hdr.msg_name.is_null() {
+            std::ptr::null_mut()
+        } else {
+            &mut m.msg_hdr.msg_namelen
+        };
+        let f = if i == 0 {
+            flags & !libc::MSG_WAITFORONE
+        } else {
+            (flags & !libc::MSG_WAITFORONE) | libc::MSG_DONTWAIT
+        };
+        // SAFETY: fields of the caller's msghdr.
+        let (r, seq) = unsafe {
+            receive(
+                fd,
+                id,
+                m.msg_hdr.msg_iov,
+                m.msg_hdr.msg_iovlen,
+                f,
+                m.msg_hdr.msg_name,
+                namelen,
+                &mut m.msg_hdr.msg_flags,
+                false,
+            )
+        };
+        if r < 0 {
+            if got == 0 {
+                return -1;
+            }
+            break;
+        }
+        m.msg_hdr.msg_controllen = 0;
+        m.msg_len = r as libc::c_uint;
+        got += 1;
+        if seq != 0 {
+            last = seq;
+        }
+    }
+    if last != 0
+        && engine::DURABLE.load(std::sync::atomic::Ordering::Relaxed)
+        && let Err(e) = commit_read(id, last)
+    {
+        return fail(e);
+    }
+    got as c_int
 }
 
 /// `recvfrom(2)`.
