@@ -81,9 +81,11 @@ wait_udp_port() {
 }
 
 # show TITLE FILE: print a file, indented, under a title.
-show() {
+show() { # TITLE FILE (a file, or a pipe such as <(tail f): read once)
     echo "--- $1"
-    if [ -s "$2" ]; then sed 's/^/  /' "$2"; else echo "  (empty)"; fi
+    local text
+    text=$(cat "$2" 2>/dev/null)
+    if [ -n "$text" ]; then sed 's/^/  /' <<<"$text"; else echo "  (empty)"; fi
 }
 
 # count_lines FILE EXACT_LINE: number of lines of FILE equal to EXACT_LINE.
