@@ -13,6 +13,8 @@
  * EINTR), with status 2 after `idle_s` seconds without an ADU (0 = wait forever); then prints
  * "END n" (ADUs received by this run).
  *
+ * DUR_RECV_BIND_DELAY_MS=N: create the socket (the node starts), print "NODE UP", and bind only
+ * N ms later (what arrives meanwhile waits in the node's store).
  * DUR_RECV_GAP_US=N (to show that the tests can fail): sleep N us between recv's return and
  * the write of the line, which widens the window where a kill loses a consumed ADU.
  */
@@ -96,6 +98,13 @@ int main(int argc, char *argv[])
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
         perror("dur_recv: SO_RCVTIMEO");
         return 1;
+    }
+    /* The node runs from socket() on; binding late lets bundles for the EID wait in its store. */
+    const char *bd = getenv("DUR_RECV_BIND_DELAY_MS");
+    if (bd && atoi(bd) > 0) {
+        printf("NODE UP\n");
+        fflush(stdout);
+        usleep((useconds_t)atoi(bd) * 1000);
     }
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         perror("dur_recv: bind");

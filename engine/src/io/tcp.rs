@@ -283,15 +283,16 @@ impl Tcp {
             .map(|(h, _)| *h)
             .collect();
         for hop in hops {
+            // A hop that is down, or whose node refused for lack of room, waits its delay.
+            if self.backoff.get(&hop).is_some_and(|(at, _)| *at > now) {
+                continue;
+            }
             let token = match self.by_hop.get(&hop) {
                 Some(&t) => t,
                 None => {
                     if let Some(t) = self.reusable(hop) {
                         t
                     } else {
-                        if self.backoff.get(&hop).is_some_and(|(at, _)| *at > now) {
-                            continue;
-                        }
                         match self.connect(hop, poll) {
                             Some(t) => t,
                             None => continue,
@@ -361,7 +362,7 @@ impl Tcp {
                 Some(token)
             }
             Err(e) => {
-                self.failed(hop, &e.to_string());
+                self.failed(hop, &format!("unreachable ({e})"));
                 None
             }
         }
@@ -451,7 +452,7 @@ impl Tcp {
             .backoff
             .get(&hop)
             .map_or(BACKOFF_FIRST_MS, |(_, d)| (d * 2).min(BACKOFF_MAX_MS));
-        crate::info!("next hop {hop} unreachable ({why}); retry in {delay} ms");
+        crate::info!("next hop {hop}: {why}; retry in {delay} ms");
         self.backoff.insert(hop, (time::now_ms() + delay, delay));
     }
 
@@ -589,6 +590,8 @@ impl Tcp {
         let mut closed = None;
         let mut requeue = Vec::new();
         let mut established = None;
+        let mut accepted_by = Vec::new();
+        let mut refused_by = Vec::new();
         if let Some(c) = self.conns.get_mut(&token)
             && let Link::Session {
                 session, inflight, ..
@@ -638,13 +641,16 @@ impl Tcp {
                         SessionEvent::BundleSent { id } => {
                             if let Some(t) = inflight.remove(&id) {
                                 self.done.push(t.id);
+                                accepted_by.push(t.to);
                             }
                         }
                         SessionEvent::BundleRefused { id, reason } => {
                             if let Some(t) = inflight.remove(&id) {
                                 if reason.contains("resources") || reason.contains("retransmit") {
-                                    // The peer may take it later: keep it, with backoff.
+                                    // The peer may take it later: keep it, and give the peer
+                                    // time (the hop's backoff) before trying again.
                                     crate::info!("{label} refused a bundle for now ({reason})");
+                                    refused_by.push(t.to);
                                     requeue.push((t, None));
                                 } else {
                                     crate::warn!("{label} refused a bundle ({reason}); dropped");
@@ -704,6 +710,13 @@ impl Tcp {
         if let Some(key) = established {
             self.by_node.insert(key, token);
         }
+        for hop in accepted_by {
+            self.backoff.remove(&hop);
+        }
+        refused_by.dedup();
+        for hop in refused_by {
+            self.failed(hop, "its node refused a bundle for lack of room");
+        }
         for (t, mru) in requeue {
             match mru {
                 Some(m) => fragment_into(&t, m, &mut self.queues, node),
@@ -751,7 +764,7 @@ impl Tcp {
             Some(hop) => {
                 crate::info!("session with {hop} ended: {why}; {n} bundle(s) queued again");
                 self.by_hop.remove(&hop);
-                self.failed(hop, why);
+                self.failed(hop, &format!("unreachable ({why})"));
             }
             None => crate::info!("session from {} ended: {why}", c.peer),
         }
