@@ -415,6 +415,8 @@ pub struct Node {
     store_max: u64,
     /// Identities of bundles accepted for local endpoints, with their expiry.
     seen: HashMap<SeenKey, u64>,
+    /// Store ids of the fragments held for each incomplete ADU (source, creation time, seq).
+    frag_ids: HashMap<(String, u64, u64), Vec<u64>>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
     /// Status reports waiting for the application, per local endpoint.
@@ -463,6 +465,7 @@ impl Node {
             held_bytes: 0,
             store_max: cfg.store_max,
             seen: HashMap::new(),
+            frag_ids: HashMap::new(),
             ready_sockets: VecDeque::new(),
             ready_set: HashSet::new(),
             reports: HashMap::new(),
@@ -1034,6 +1037,17 @@ impl Node {
                         mnf,
                     );
                 }
+                BundleState::Fragment => {
+                    self.accept_fragment(
+                        now_ms,
+                        "the store",
+                        sb.id,
+                        sb.bytes.clone(),
+                        &b,
+                        sb.priority,
+                        sb.expires_ms,
+                    );
+                }
                 BundleState::Deliver => {
                     let p = &b.primary;
                     let Eid::Ipn { node, service } = p.destination else {
@@ -1221,6 +1235,11 @@ impl Node {
     /// Incomplete ADUs the reassembler gave up on: deletion reports where asked.
     fn dropped_fragments(&mut self, now_ms: u64, dropped: Vec<crate::fragment::Dropped>) {
         for d in dropped {
+            let p = &d.primary;
+            let fkey = (p.source.to_string(), p.creation.time, p.creation.seq);
+            for fid in self.frag_ids.remove(&fkey).unwrap_or_default() {
+                self.forget(fid);
+            }
             self.counters.expired += 1;
             self.report(
                 now_ms,
@@ -1559,39 +1578,14 @@ impl Node {
         let rank = b.priority(&bytes).unwrap_or(1);
         let wants = p.flags & wire::flags::STATUS_REPORTS != 0;
         if p.fragment.is_some() {
-            use crate::fragment::Status;
-            let ins = self.reassembler.insert(now_ms, &bytes, &b);
-            self.dropped_fragments(now_ms, ins.dropped);
-            match ins.status {
-                Status::Complete(whole) => {
-                    let whole = *whole;
-                    let id = if self.persist {
-                        let enc = whole.encode();
-                        self.keep(BundleState::Deliver, &whole.primary, rank, expires_ms, enc)
-                    } else {
-                        self.keep_unpersisted(whole.payload.len() as u64)
-                    };
-                    self.remember_seen(key, expires_ms);
-                    let subject = wants.then(|| Box::new(whole.primary));
-                    self.deliver(
-                        now_ms,
-                        (node, service),
-                        Adu {
-                            source,
-                            payload: Payload::whole(whole.payload),
-                            expires_ms,
-                            subject,
-                            source_eid,
-                            id,
-                        },
-                    );
-                }
-                Status::Pending | Status::Duplicate => {}
-                Status::Rejected(why) => {
-                    *self.counters.malformed.entry(why.reason()).or_insert(0) += 1;
-                    crate::warn!("dropped a fragment from {from}: {why}");
-                }
-            }
+            // Stored too: a fragment acknowledged by its layer survives a restart until its ADU
+            // is whole.
+            let id = if self.persist {
+                self.keep(BundleState::Fragment, &p, rank, expires_ms, bytes.clone())
+            } else {
+                self.keep_unpersisted(bytes.len() as u64)
+            };
+            self.accept_fragment(now_ms, &from.to_string(), id, bytes, &b, rank, expires_ms);
             return Received::Accepted;
         }
         let id = if self.persist {
@@ -1614,6 +1608,74 @@ impl Node {
             },
         );
         Received::Accepted
+    }
+
+    /// A fragment for a local endpoint, held as bundle `id`: into the reassembler; when its ADU
+    /// is whole, the fragments are forgotten and the ADU is kept and delivered.
+    #[allow(clippy::too_many_arguments)] // the columns of a held bundle
+    fn accept_fragment(
+        &mut self,
+        now_ms: u64,
+        from: &str,
+        id: u64,
+        bytes: Vec<u8>,
+        b: &wire::Bundle,
+        rank: u8,
+        expires_ms: u64,
+    ) {
+        use crate::fragment::Status;
+        let p = &b.primary;
+        let Eid::Ipn { node, service } = p.destination else {
+            self.forget(id);
+            return;
+        };
+        let fkey = (p.source.to_string(), p.creation.time, p.creation.seq);
+        let ins = self.reassembler.insert(now_ms, &bytes, b);
+        self.dropped_fragments(now_ms, ins.dropped);
+        match ins.status {
+            Status::Complete(whole) => {
+                let whole = *whole;
+                for fid in self.frag_ids.remove(&fkey).unwrap_or_default() {
+                    self.forget(fid);
+                }
+                self.forget(id);
+                let whole_id = if self.persist {
+                    let enc = whole.encode();
+                    self.keep(BundleState::Deliver, &whole.primary, rank, expires_ms, enc)
+                } else {
+                    self.keep_unpersisted(whole.payload.len() as u64)
+                };
+                let key = SeenKey {
+                    source: fkey.0,
+                    created_ms: fkey.1,
+                    seq: fkey.2,
+                    frag_offset: -1,
+                };
+                self.remember_seen(key, expires_ms);
+                let (source, source_eid) = adu_source(&whole.primary.source);
+                let wants = whole.primary.flags & wire::flags::STATUS_REPORTS != 0;
+                let subject = wants.then(|| Box::new(whole.primary));
+                self.deliver(
+                    now_ms,
+                    (node, service),
+                    Adu {
+                        source,
+                        payload: Payload::whole(whole.payload),
+                        expires_ms,
+                        subject,
+                        source_eid,
+                        id: whole_id,
+                    },
+                );
+            }
+            Status::Pending => self.frag_ids.entry(fkey).or_default().push(id),
+            Status::Duplicate => self.forget(id),
+            Status::Rejected(why) => {
+                self.forget(id);
+                *self.counters.malformed.entry(why.reason()).or_insert(0) += 1;
+                crate::warn!("dropped a fragment from {from}: {why}");
+            }
+        }
     }
 
     fn remember_seen(&mut self, key: SeenKey, expires_ms: u64) {
@@ -2380,6 +2442,51 @@ mod tests {
         assert!(!n.store_full());
         assert_eq!(n.cla_offer(T, "t", bundles[2].clone()), Received::Accepted);
         assert_eq!(n.cla_offer(T, "t", b"junk".to_vec()), Received::Malformed);
+    }
+
+    #[test]
+    fn fragments_are_stored_until_their_adu_is_whole_also_across_a_restart() {
+        let mut src = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
+        let a = src.open();
+        src.bind(a, 10, 1).unwrap();
+        src.app_send(T, a, 0, (20, 1), Payload::whole(vec![3; 150_000]))
+            .unwrap();
+        src.set_time(T);
+        let frags: Vec<Vec<u8>> = std::iter::from_fn(|| src.poll_transmit())
+            .map(|t| t.bundle)
+            .collect();
+        assert_eq!(frags.len(), 3);
+        let mut st = MemStore::default();
+        let mut n = node(20, &[]);
+        n.cla_receive(T, "t", frags[0].clone());
+        n.cla_receive(T, "t", frags[1].clone());
+        st.apply(&mut n);
+        let states: Vec<BundleState> = st.bundles.values().map(|b| b.state).collect();
+        assert_eq!(states, vec![BundleState::Fragment, BundleState::Fragment]);
+        let last = n.last_timestamp();
+        drop(n);
+        // A restart between the fragments: the last one completes the ADU.
+        let mut n = node(20, &[]);
+        n.restore(T + 1, st.loaded(last));
+        n.cla_receive(T + 2, "t", frags[2].clone());
+        st.apply(&mut n);
+        let states: Vec<BundleState> = st.bundles.values().map(|b| b.state).collect();
+        assert_eq!(
+            states,
+            vec![BundleState::Deliver],
+            "fragments forgotten, ADU kept"
+        );
+        let s = n.open();
+        n.bind(s, 20, 1).unwrap();
+        let got = drain(&mut n, s);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, vec![3; 150_000]);
+        n.app_ack(s, 1);
+        st.apply(&mut n);
+        assert!(st.bundles.is_empty());
+        // A fragment of the ADU arriving again is a duplicate.
+        n.cla_receive(T + 3, "t", frags[0].clone());
+        assert_eq!(n.counters.duplicates, 1);
     }
 
     #[test]

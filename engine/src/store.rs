@@ -8,7 +8,8 @@
 //! acknowledgement) is reported only after the batch holding the bundle has committed.
 //!
 //! Tables:
-//! - `bundles`: one row per bundle held (to forward, or to deliver to a local endpoint), with
+//! - `bundles`: one row per bundle held (to forward, to deliver to a local endpoint, or a
+//!   fragment waiting for the rest of its ADU), with
 //!   the encoded bundle and the columns the node needs to schedule it without parsing it.
 //! - `seen`: the identity (source, creation time and sequence, fragment offset) of every bundle
 //!   accepted for a local endpoint, kept until its lifetime ends, so that a duplicate is never
@@ -36,6 +37,8 @@ pub enum BundleState {
     Forward,
     /// An application to read it (the destination is a local endpoint).
     Deliver,
+    /// The other fragments of its ADU (the destination is a local endpoint).
+    Fragment,
 }
 
 impl BundleState {
@@ -44,6 +47,7 @@ impl BundleState {
         match self {
             BundleState::Forward => 1,
             BundleState::Deliver => 2,
+            BundleState::Fragment => 3,
         }
     }
     /// From the `state` column.
@@ -51,6 +55,7 @@ impl BundleState {
         match c {
             1 => Some(BundleState::Forward),
             2 => Some(BundleState::Deliver),
+            3 => Some(BundleState::Fragment),
             _ => None,
         }
     }
@@ -59,6 +64,7 @@ impl BundleState {
         match self {
             BundleState::Forward => "forward",
             BundleState::Deliver => "deliver",
+            BundleState::Fragment => "fragment",
         }
     }
 }

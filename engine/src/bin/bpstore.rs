@@ -6,7 +6,7 @@
 //! bpstore [--store FILE | --node N] [--json] [COMMAND]
 //!   summary          (default) counts and bytes by state, destination and age; expired;
 //!                    seen keys; node; creation timestamps reserved; size on disk
-//!   list [--limit N] [--state forward|deliver] [--dest EID]
+//!   list [--limit N] [--state forward|deliver|fragment] [--dest EID]
 //!                    one line per bundle, oldest (smallest store id) first
 //!   delete-expired   deletes the bundles and seen keys whose expiry is at or before now
 //! ```
@@ -40,7 +40,7 @@
 //! `summary`:
 //! ```text
 //! {"store": "/path/ipn-10.db", "node": 10, "now_ms": 767000000000,
-//!  "bundles": {"forward": {"count": 3, "bytes": 1300}, "deliver": {"count": 2, "bytes": 60}},
+//!  "bundles": {"forward": {"count": 3, "bytes": 1300}, "deliver": {"count": 2, "bytes": 60}, "fragment": {"count": 0, "bytes": 0}},
 //!  "by_destination": [{"dest": "ipn:20.1", "count": 2, "bytes": 300}, ...],
 //!  "more_destinations": 0,
 //!  "by_age": [{"bucket": "<1 min", "count": 1, "bytes": 100}, ...],
@@ -87,7 +87,7 @@ Inspects a bpshim node's store. summary and list only read (safe while the node 
 
 commands:
   summary          counts and bytes by state, destination and age (the default)
-  list [--limit N] [--state forward|deliver] [--dest EID]
+  list [--limit N] [--state forward|deliver|fragment] [--dest EID]
                    one line per bundle, oldest first
   delete-expired   deletes expired bundles and seen keys (refused while a node runs)
 
@@ -249,7 +249,12 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
                 state = Some(match v.as_str() {
                     "forward" => BundleState::Forward,
                     "deliver" => BundleState::Deliver,
-                    _ => return Err(format!("--state '{v}': expected forward or deliver")),
+                    "fragment" => BundleState::Fragment,
+                    _ => {
+                        return Err(format!(
+                            "--state '{v}': expected forward, deliver or fragment"
+                        ));
+                    }
                 });
                 list_opts.push("--state");
             }
@@ -394,7 +399,9 @@ struct Summary {
     node: Option<i64>,
     forward: Tally,
     deliver: Tally,
-    /// Rows whose state code is neither forward nor deliver (a damaged or newer store).
+    /// Fragments waiting for the rest of their ADU.
+    fragment: Tally,
+    /// Rows whose state code is none of the above (a damaged or newer store).
     other: Tally,
     by_dest: Vec<(String, Tally)>,
     more_dests: i64,
@@ -419,8 +426,12 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
             bytes: r.get(i + 1)?,
         })
     };
-    let (mut forward, mut deliver, mut other) =
-        (Tally::default(), Tally::default(), Tally::default());
+    let (mut forward, mut deliver, mut fragment, mut other) = (
+        Tally::default(),
+        Tally::default(),
+        Tally::default(),
+        Tally::default(),
+    );
     {
         let mut q = tx
             .prepare("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM bundles GROUP BY state")
@@ -431,6 +442,7 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
             let slot = match r.get::<_, i64>(0).ok().and_then(BundleState::from_code) {
                 Some(BundleState::Forward) => &mut forward,
                 Some(BundleState::Deliver) => &mut deliver,
+                Some(BundleState::Fragment) => &mut fragment,
                 None => &mut other,
             };
             slot.count += t.count;
@@ -515,6 +527,7 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
         node,
         forward,
         deliver,
+        fragment,
         other,
         by_dest,
         more_dests: (dests - TOP_DESTINATIONS).max(0),
@@ -555,7 +568,7 @@ fn summary_text(s: &Summary) -> String {
         }
     );
     let total = Tally {
-        count: s.forward.count + s.deliver.count + s.other.count,
+        count: s.forward.count + s.deliver.count + s.fragment.count + s.other.count,
         bytes: s
             .forward
             .bytes
@@ -575,7 +588,11 @@ fn summary_text(s: &Summary) -> String {
 
     let row =
         |name: &str, t: Tally| vec![name.to_string(), t.count.to_string(), human_bytes(t.bytes)];
-    let mut states = vec![row("forward", s.forward), row("deliver", s.deliver)];
+    let mut states = vec![
+        row("forward", s.forward),
+        row("deliver", s.deliver),
+        row("fragment", s.fragment),
+    ];
     if s.other.count > 0 {
         states.push(row("other", s.other));
     }
@@ -619,9 +636,10 @@ fn summary_json(s: &Summary) -> String {
     );
     let _ = write!(
         o,
-        "\"bundles\": {{\"forward\": {}, \"deliver\": {}",
+        "\"bundles\": {{\"forward\": {}, \"deliver\": {}, \"fragment\": {}",
         t(s.forward),
-        t(s.deliver)
+        t(s.deliver),
+        t(s.fragment)
     );
     if s.other.count > 0 {
         let _ = write!(o, ", \"other\": {}", t(s.other));
