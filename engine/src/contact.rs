@@ -265,7 +265,8 @@ impl ContactPlan {
 /// Token bucket for a contact's rate. Deficit model so a bundle bigger than the bucket is not starved:
 /// a send is allowed whenever the bucket is not negative, and takes its full size (may go negative).
 ///
-/// The bucket fills at the rate up to its burst, `max(rate / 10, 64 KiB)` bytes, and starts full.
+/// The bucket fills at the rate up to its burst, `max(rate / 10, 1500)` bytes (a tenth of a
+/// second, or one packet on a slow link), and starts full.
 /// Over a long run the bytes sent are at most `burst + rate × time + one bundle`. A rate of 0
 /// means no limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,11 +281,11 @@ pub struct RateLimiter {
     last_ms: u64,
 }
 
-/// Smallest burst: 64 KiB.
-const MIN_BURST: u64 = 64 * 1024;
+/// Smallest burst: one Ethernet-sized packet, so that a slow link is not handed a large burst.
+const MIN_BURST: u64 = 1500;
 
 impl RateLimiter {
-    /// A full bucket at `rate_bytes_per_s`; burst = max(rate/10, 64 KiB) bytes.
+    /// A full bucket at `rate_bytes_per_s`; burst = max(rate/10, 1500) bytes.
     pub fn new(rate_bytes_per_s: u64, now_ms: u64) -> RateLimiter {
         let burst = (rate_bytes_per_s / 10).max(MIN_BURST);
         let cap = i128::from(burst) * 1000;
@@ -529,7 +530,7 @@ mod tests {
         // 1000 B/s, 100-byte bundles offered every ms for 10 simulated seconds.
         let start = 5_000_000;
         let mut r = RateLimiter::new(1000, start);
-        let burst = 64 * 1024;
+        let burst = 1500;
         let mut sent = 0u64;
         for t in start..start + 10_000 {
             while r.try_take(100, t) {
@@ -556,7 +557,7 @@ mod tests {
     fn bundle_bigger_than_burst_still_goes() {
         let mut r = RateLimiter::new(1000, 0);
         // Drain the bucket exactly: 0 is not negative, so the big one goes.
-        assert!(r.try_take(64 * 1024, 0));
+        assert!(r.try_take(1500, 0));
         assert_eq!(r.ready_at_ms(0), 0);
         assert!(r.try_take(1_000_000, 0));
         // Now 1,000,000 bytes in deficit: 1000 s at 1000 B/s.
@@ -570,7 +571,7 @@ mod tests {
         assert!(!r.try_take(1, 10));
         assert_eq!(r.ready_at_ms(10), 1_200_000);
         // A long idle time refills only up to the burst.
-        assert!(r.try_take(64 * 1024 + 1, 100_000_000));
+        assert!(r.try_take(1500 + 1, 100_000_000));
         assert!(!r.try_take(1, 100_000_000));
         assert_eq!(r.ready_at_ms(100_000_000), 100_000_001);
     }

@@ -2490,6 +2490,46 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_rate_paces_the_queue() {
+        // 10 kB/s; 50 bundles of about 1060 bytes (1000 B ADUs) queued before the contact.
+        let mut n = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +1 * 10k", &[]);
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        for _ in 0..50 {
+            n.app_send(T, s, 0, (20, 1), Payload::whole(vec![0; 1000]))
+                .unwrap();
+        }
+        let mut now = T + 1000;
+        let mut bytes = 0u64;
+        let mut at = Vec::new();
+        while now < T + 7000 {
+            n.set_time(now);
+            while let Some(t) = n.poll_transmit() {
+                bytes += t.bundle.len() as u64;
+                at.push(now);
+                n.transmitted(t.id);
+            }
+            // The driver sleeps until the node asks to be woken.
+            now = n.next_wakeup_ms().map_or(now + 1, |w| w.max(now + 1));
+        }
+        // All 50 (about 53 kB) take about 5 s at 10 kB/s: a burst of 1.5 kB, then the rate.
+        assert_eq!(at.len(), 50);
+        let span = at[49] - at[0];
+        assert!(
+            (4_800..=5_500).contains(&span),
+            "{span} ms for {bytes} bytes"
+        );
+        // No second holds much more than the rate (plus the burst).
+        for w in at.windows(13) {
+            assert!(
+                w[12] - w[0] >= 1_000,
+                "13 bundles within {} ms",
+                w[12] - w[0]
+            );
+        }
+    }
+
+    #[test]
     fn fragments_of_one_stored_bundle_free_it_together() {
         let mut n = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
         let s = n.open();
