@@ -260,6 +260,20 @@ struct Queued {
     bundle: Vec<u8>,
     expires_ms: u64,
     id: u64,
+    /// Since when this node has held it (DTN ms): the residence time added to its bundle age.
+    since_ms: u64,
+    /// Whether it carries a bundle age block to update when it leaves.
+    aged: bool,
+}
+
+/// How a held bundle waits for its next hop.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    id: u64,
+    rank: u8,
+    expires_ms: u64,
+    since_ms: u64,
+    aged: bool,
 }
 
 /// One next hop's bundles, by (priority descending, arrival).
@@ -1027,15 +1041,18 @@ impl Node {
                 BundleState::Forward => {
                     let dest = b.primary.destination.clone();
                     let mnf = b.primary.flags & wire::flags::MUST_NOT_FRAGMENT != 0;
-                    self.dispatch(
-                        now_ms,
-                        sb.id,
-                        sb.priority,
-                        &dest,
-                        sb.expires_ms,
-                        sb.bytes,
-                        mnf,
-                    );
+                    let hold = Hold {
+                        id: sb.id,
+                        rank: sb.priority,
+                        expires_ms: sb.expires_ms,
+                        // Held since it was stored: the time the node was down counts too.
+                        since_ms: sb.stored_ms.min(now_ms),
+                        aged: b
+                            .blocks
+                            .iter()
+                            .any(|k| k.block_type == wire::block_type::BUNDLE_AGE),
+                    };
+                    self.dispatch(hold, &dest, sb.bytes, mnf);
                 }
                 BundleState::Fragment => {
                     self.accept_fragment(
@@ -1157,7 +1174,14 @@ impl Node {
             expires_ms,
             bundle.clone(),
         );
-        if !self.dispatch(now_ms, id, rank, dest, expires_ms, bundle, mnf) {
+        let hold = Hold {
+            id,
+            rank,
+            expires_ms,
+            since_ms: now_ms,
+            aged: self.age_block,
+        };
+        if !self.dispatch(hold, dest, bundle, mnf) {
             self.forget(id);
             return Err(ApiError::MsgSize);
         }
@@ -1176,14 +1200,10 @@ impl Node {
 
     /// Queues held bundle `id` for its next hop, in fragments if the hop carries less than its
     /// size. Returns false (nothing queued) if it must not be fragmented or cannot be.
-    #[allow(clippy::too_many_arguments)] // the columns of a held bundle
     fn dispatch(
         &mut self,
-        now_ms: u64,
-        id: u64,
-        rank: u8,
+        hold: Hold,
         dest: &Eid,
-        expires_ms: u64,
         bundle: Vec<u8>,
         must_not_fragment: bool,
     ) -> bool {
@@ -1192,24 +1212,19 @@ impl Node {
                 if must_not_fragment {
                     return false;
                 }
-                self.route_fragments(now_ms, id, rank, dest, expires_ms, &bundle, max)
-                    .is_ok()
+                self.route_fragments(hold, dest, &bundle, max).is_ok()
             }
             _ => {
-                self.route(id, rank, dest, expires_ms, bundle);
+                self.route(hold, dest, bundle);
                 true
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // the columns of a held bundle
     fn route_fragments(
         &mut self,
-        _now_ms: u64,
-        id: u64,
-        rank: u8,
+        hold: Hold,
         dest: &Eid,
-        expires_ms: u64,
         bundle: &[u8],
         max: usize,
     ) -> Result<(), ApiError> {
@@ -1218,7 +1233,7 @@ impl Node {
             Ok(frags) => {
                 self.counters.fragmented += 1;
                 for f in frags {
-                    self.route(id, rank, dest, expires_ms, f);
+                    self.route(hold, dest, f);
                 }
                 Ok(())
             }
@@ -1295,7 +1310,14 @@ impl Node {
             ),
             Err(_) => 0,
         };
-        self.dispatch(now_ms, id, 1, &dest, expires_ms, bundle, false);
+        let hold = Hold {
+            id,
+            rank: 1,
+            expires_ms,
+            since_ms: now_ms,
+            aged: false,
+        };
+        self.dispatch(hold, &dest, bundle, false);
     }
 
     /// The next hop of `dest`: a neighbour of the contact plan serves its own node; other
@@ -1324,7 +1346,14 @@ impl Node {
     }
 
     /// Queues (a fragment of) held bundle `id` for its next hop.
-    fn route(&mut self, id: u64, rank: u8, dest: &Eid, expires_ms: u64, bundle: Vec<u8>) {
+    fn route(&mut self, hold: Hold, dest: &Eid, bundle: Vec<u8>) {
+        let Hold {
+            id,
+            rank,
+            expires_ms,
+            since_ms,
+            aged,
+        } = hold;
         if let Some(h) = self.held.get_mut(&id) {
             h.parts += 1;
         }
@@ -1344,6 +1373,8 @@ impl Node {
                         bundle,
                         expires_ms,
                         id,
+                        since_ms,
+                        aged,
                     },
                 );
             }
@@ -1706,8 +1737,8 @@ impl Node {
             &b,
             &wire::editor::Forwarding {
                 previous_node: Some(Eid::ipn(self.node, 0)),
-                // Forwarding is immediate here; the residence time to add is what the bundle
-                // waited (0 until the store keeps bundles across contacts).
+                // The residence time is added when the bundle leaves (`poll_transmit`); here
+                // only an age block a bundle without a clock needs is inserted.
                 age_ms_add: Some(0),
                 increment_hop: true,
             },
@@ -1751,7 +1782,18 @@ impl Node {
             expires_ms,
             edited.clone(),
         );
-        if !self.dispatch(now_ms, id, rank, &dest, expires_ms, edited, false) {
+        let hold = Hold {
+            id,
+            rank,
+            expires_ms,
+            since_ms: now_ms,
+            aged: b
+                .blocks
+                .iter()
+                .any(|k| k.block_type == wire::block_type::BUNDLE_AGE)
+                || b.primary.creation.time == 0,
+        };
+        if !self.dispatch(hold, &dest, edited, false) {
             crate::warn!("deleted a bundle that could not be fragmented");
             self.forget(id);
         }
@@ -2082,9 +2124,15 @@ impl Node {
                 Some(t) => t,
                 None => {
                     let (to, q) = self.next_queued(room)?;
+                    let waited = self.clock_ms.saturating_sub(q.since_ms);
+                    let bundle = if q.aged && waited > 0 {
+                        with_residence(q.bundle, waited)
+                    } else {
+                        q.bundle
+                    };
                     Transmit {
                         to,
-                        bundle: q.bundle,
+                        bundle,
                         expires_ms: q.expires_ms,
                         id: q.id,
                     }
@@ -2141,6 +2189,26 @@ impl Node {
     /// Bundles held because no route leads to their destination.
     pub fn unrouted(&self) -> usize {
         self.unrouted.len()
+    }
+}
+
+/// `bundle` with `waited_ms` added to its bundle age block (RFC 9171 §4.4.2: each node adds the
+/// time it held the bundle); unchanged if it cannot be edited.
+fn with_residence(bundle: Vec<u8>, waited_ms: u64) -> Vec<u8> {
+    let Ok(b) = wire::parse(&bundle) else {
+        return bundle;
+    };
+    match wire::editor::edit_for_forwarding(
+        &bundle,
+        &b,
+        &wire::editor::Forwarding {
+            previous_node: None,
+            age_ms_add: Some(waited_ms),
+            increment_hop: false,
+        },
+    ) {
+        Ok(e) => e,
+        Err(_) => bundle,
     }
 }
 
@@ -2527,6 +2595,37 @@ mod tests {
                 w[12] - w[0]
             );
         }
+    }
+
+    #[test]
+    fn bundle_age_counts_the_time_held() {
+        let cfg = Config {
+            node: 10,
+            age_block: true,
+            contacts: ContactPlan::new(vec![
+                crate::contact::Contact::parse("20 udp:127.0.0.1:4556 +10 +20", T).unwrap(),
+            ]),
+            ..Config::default()
+        };
+        let mut n = Node::new(&cfg);
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1; 10]))
+            .unwrap();
+        n.set_time(T + 12_345);
+        let t = n.poll_transmit().unwrap();
+        let b = wire::parse(&t.bundle).unwrap();
+        assert_eq!(wire::editor::bundle_age(&t.bundle, &b), Some(12_345));
+        // A relay adds its own residence to the age it received.
+        let mut r = with_contacts(15, "20 udp:127.0.0.1:4557 +5 +50", &[]);
+        r.cla_receive(T + 12_400, "t", t.bundle);
+        r.set_time(T + 20_000);
+        let t2 = r.poll_transmit().unwrap();
+        let b2 = wire::parse(&t2.bundle).unwrap();
+        assert_eq!(
+            wire::editor::bundle_age(&t2.bundle, &b2),
+            Some(12_345 + 20_000 - 12_400)
+        );
     }
 
     #[test]
