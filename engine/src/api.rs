@@ -157,6 +157,19 @@ pub struct TxHeader {
 }
 
 impl TxHeader {
+    /// A read acknowledgement: every ADU up to delivery sequence `seq` has been read.
+    pub fn read_ack(seq: u32) -> TxHeader {
+        TxHeader {
+            kind: Kind::Ack,
+            flags: 0,
+            ack: seq,
+            dest_node: 0,
+            dest_service: 0,
+            len: 0,
+            eid_len: 0,
+        }
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> [u8; TX_HEADER_LEN] {
         let mut b = [0u8; TX_HEADER_LEN];

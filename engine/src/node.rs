@@ -2334,6 +2334,25 @@ mod tests {
         }
     }
 
+    /// The first payload byte of a transmitted bundle (the tests' tag).
+    fn first_byte(t: &Transmit) -> u8 {
+        let p = wire::parse(&t.bundle).unwrap();
+        t.bundle[p.payload.clone()][0]
+    }
+
+    /// Node 10 with a UDP route to node 20 sends one ADU of `len` bytes of `fill`; its
+    /// transmissions (fragments above one datagram) and the node.
+    fn send_big(fill: u8, len: usize) -> (Node, Vec<Transmit>) {
+        let mut n = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
+        let s = n.open();
+        n.bind(s, 10, 1).unwrap();
+        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![fill; len]))
+            .unwrap();
+        n.set_time(T);
+        let parts: Vec<Transmit> = std::iter::from_fn(|| n.poll_transmit()).collect();
+        (n, parts)
+    }
+
     fn with_contacts(n: u64, contacts: &str, routes: &[(&str, &str)]) -> Node {
         let cfg = Config {
             node: n,
@@ -2407,10 +2426,7 @@ mod tests {
         // Forwarding resumes when the contact opens, oldest first.
         b.set_time(T + 150_000);
         let got: Vec<u8> = std::iter::from_fn(|| b.poll_transmit())
-            .map(|t| {
-                let p = wire::parse(&t.bundle).unwrap();
-                t.bundle[p.payload.clone()][0]
-            })
+            .map(|t| first_byte(&t))
             .collect();
         assert_eq!(got, vec![0, 1, 2]);
         // Timestamps go on after the last one used before the restart.
@@ -2443,13 +2459,7 @@ mod tests {
         assert_eq!(n.next_wakeup_ms(), Some(T + 10_000));
         n.set_time(T + 10_000);
         let sent: Vec<Transmit> = std::iter::from_fn(|| n.poll_transmit()).collect();
-        let tags: Vec<u8> = sent
-            .iter()
-            .map(|t| {
-                let p = wire::parse(&t.bundle).unwrap();
-                t.bundle[p.payload.clone()][0]
-            })
-            .collect();
+        let tags: Vec<u8> = sent.iter().map(first_byte).collect();
         // Expedited, then standard (no flag), then bulk; oldest first within each.
         assert_eq!(tags, vec![2, 5, 3, 1, 4]);
         for t in &sent {
@@ -2514,15 +2524,8 @@ mod tests {
 
     #[test]
     fn fragments_are_stored_until_their_adu_is_whole_also_across_a_restart() {
-        let mut src = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
-        let a = src.open();
-        src.bind(a, 10, 1).unwrap();
-        src.app_send(T, a, 0, (20, 1), Payload::whole(vec![3; 150_000]))
-            .unwrap();
-        src.set_time(T);
-        let frags: Vec<Vec<u8>> = std::iter::from_fn(|| src.poll_transmit())
-            .map(|t| t.bundle)
-            .collect();
+        let (_, parts) = send_big(3, 150_000);
+        let frags: Vec<Vec<u8>> = parts.into_iter().map(|t| t.bundle).collect();
         assert_eq!(frags.len(), 3);
         let mut st = MemStore::default();
         let mut n = node(20, &[]);
@@ -2630,13 +2633,7 @@ mod tests {
 
     #[test]
     fn fragments_of_one_stored_bundle_free_it_together() {
-        let mut n = node(10, &[("ipn:20.*", "udp:127.0.0.1:4556")]);
-        let s = n.open();
-        n.bind(s, 10, 1).unwrap();
-        n.app_send(T, s, 0, (20, 1), Payload::whole(vec![1; 150_000]))
-            .unwrap();
-        n.set_time(T);
-        let parts: Vec<Transmit> = std::iter::from_fn(|| n.poll_transmit()).collect();
+        let (mut n, parts) = send_big(1, 150_000);
         assert!(parts.len() >= 3);
         assert_eq!(n.held_count(), 1);
         for t in &parts[..parts.len() - 1] {

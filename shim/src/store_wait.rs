@@ -9,7 +9,7 @@
 use crate::engine_thread::errno;
 use crate::fdtable::SockSync;
 use crate::real::call;
-use ::engine::api::{DONE_LEN, DoneRecord, Kind, TX_HEADER_LEN, TxHeader};
+use ::engine::api::{DONE_LEN, DoneRecord, TX_HEADER_LEN, TxHeader};
 use libc::c_int;
 use std::sync::atomic::Ordering;
 
@@ -105,16 +105,7 @@ const SPIN_US: u64 = 300;
 /// Reports on the side pair that the application has read every ADU up to delivery sequence
 /// `seq`, and waits until the engine has committed it.
 pub fn read_done(s: &SockSync, side: c_int, seq: u32) -> Result<(), i32> {
-    let h = TxHeader {
-        kind: Kind::Ack,
-        flags: 0,
-        ack: seq,
-        dest_node: 0,
-        dest_service: 0,
-        len: 0,
-        eid_len: 0,
-    }
-    .encode();
+    let h = TxHeader::read_ack(seq).encode();
     let ticket = {
         let _g = s.ack_lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {

@@ -6,7 +6,7 @@ use crate::engine_thread::{self as engine, DEFAULT_LIFETIME_S, LIMITS, LOCAL_NOD
 use crate::fdtable::{self, Sock};
 use crate::real::call;
 use crate::sockaddr::AF_BP;
-use ::engine::api::{Kind, Request, TX_HEADER_LEN, TxHeader};
+use ::engine::api::{Request, TX_HEADER_LEN, TxHeader};
 use libc::{c_int, c_ulong, c_void, sockaddr, socklen_t};
 use std::sync::atomic::Ordering;
 
@@ -181,16 +181,7 @@ pub fn set_timeout(fd: c_int, opt: c_int, sec: i64, usec: i64) -> c_int {
 
 /// Tells the engine that everything up to `seq` was read on this socket (best effort).
 pub fn send_ack(fd: c_int, seq: u32) {
-    let h = TxHeader {
-        kind: Kind::Ack,
-        flags: 0,
-        ack: seq,
-        dest_node: 0,
-        dest_service: 0,
-        len: 0,
-        eid_len: 0,
-    }
-    .encode();
+    let h = TxHeader::read_ack(seq).encode();
     // SAFETY: `h` is a live buffer of TX_HEADER_LEN bytes.
     unsafe {
         call::send(
