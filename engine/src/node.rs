@@ -2438,6 +2438,40 @@ mod tests {
     }
 
     #[test]
+    fn restart_deletes_what_expired_meanwhile_with_its_report() {
+        let mut a = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
+        let mut st = MemStore::default();
+        let s = a.open();
+        a.bind(s, 10, 1).unwrap();
+        a.set_opt(s, crate::api::opt::LIFETIME, 2, 0).unwrap();
+        a.set_opt(
+            s,
+            crate::api::opt::REPORT_FLAGS,
+            report_bits::DELETED as u64,
+            0,
+        )
+        .unwrap();
+        a.app_send(T, s, 0, (20, 1), Payload::whole(vec![1]))
+            .unwrap();
+        st.apply(&mut a);
+        let last = a.last_timestamp();
+        drop(a);
+        // Back 10 s later: the bundle's 2 s are over.
+        let mut b = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
+        b.restore(T + 10_000, st.loaded(last));
+        st.apply(&mut b);
+        assert!(st.bundles.is_empty(), "deleted from the store");
+        assert_eq!(b.counters.expired, 1);
+        let s = b.open();
+        b.bind(s, 10, 1).unwrap();
+        let r = b
+            .take_report(s, false)
+            .expect("a deletion report for ipn:10.1");
+        assert_eq!(r.status, report_bits::DELETED);
+        assert_eq!(r.reason, reason::LIFETIME_EXPIRED);
+    }
+
+    #[test]
     fn contact_window_priority_order_and_expiry() {
         let mut n = with_contacts(10, "20 udp:127.0.0.1:4556 +10 +20", &[]);
         let s = n.open();
