@@ -27,68 +27,20 @@
  * Lines "CHECK ..." for what passed, "REPORT ..." per report; a failed check: "FAIL: ..." on
  * stderr and status 1.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
+#include "harness.h"
+
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "bp_socket.h"
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
-static int bound_socket(uint32_t node, uint32_t svc)
-{
-    int fd = socket(AF_BP, SOCK_DGRAM, 0);
-    if (fd < 0)
-        fail("socket: %s", strerror(errno));
-    struct sockaddr_bp a;
-    bp_sockaddr_ipn(&a, node, svc);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        fail("bind ipn:%u.%u: %s", node, svc, strerror(errno));
-    return fd;
-}
 
 static void set_int(int fd, int opt, const char *name, int v)
 {
     if (setsockopt(fd, SOL_BP, opt, &v, sizeof v) != 0)
-        fail("setsockopt(SOL_BP, %s, %d): %s", name, v, strerror(errno));
+        FAIL("setsockopt(SOL_BP, %s, %d): %s", name, v, strerror(errno));
     int got = -1;
     socklen_t len = sizeof got;
     if (getsockopt(fd, SOL_BP, opt, &got, &len) != 0)
-        fail("getsockopt(SOL_BP, %s): %s", name, strerror(errno));
+        FAIL("getsockopt(SOL_BP, %s): %s", name, strerror(errno));
     if (got != v)
-        fail("getsockopt(SOL_BP, %s) = %d after setting %d", name, got, v);
+        FAIL("getsockopt(SOL_BP, %s) = %d after setting %d", name, got, v);
 }
 
 static void addr_is(const struct sockaddr_bp *a, uint32_t node, uint32_t svc, const char *what)
@@ -97,7 +49,7 @@ static void addr_is(const struct sockaddr_bp *a, uint32_t node, uint32_t svc, co
         a->bp_addr.ipn.node_id != node || a->bp_addr.ipn.service_id != svc) {
         char s[BP_IPN_STRLEN];
         bp_format_ipn(s, sizeof s, a);
-        fail("%s is %s (family %d), want ipn:%u.%u", what, s, a->bp_family, node, svc);
+        FAIL("%s is %s (family %d), want ipn:%u.%u", what, s, a->bp_family, node, svc);
     }
 }
 
@@ -124,19 +76,19 @@ static int read_report(int fd, struct bp_status_report *r, struct sockaddr_bp *f
     if (n < 0) {
         if (errno == EAGAIN)
             return 0;
-        fail("recvmsg(fd %d, MSG_ERRQUEUE): %s", fd, strerror(errno));
+        FAIL("recvmsg(fd %d, MSG_ERRQUEUE): %s", fd, strerror(errno));
     }
     if (n != 0)
-        fail("recvmsg(MSG_ERRQUEUE) returned %zd bytes, want 0", n);
+        FAIL("recvmsg(MSG_ERRQUEUE) returned %zd bytes, want 0", n);
     if (!(m.msg_flags & MSG_ERRQUEUE) || (m.msg_flags & MSG_CTRUNC))
-        fail("recvmsg(MSG_ERRQUEUE): msg_flags %#x, want MSG_ERRQUEUE and no MSG_CTRUNC",
+        FAIL("recvmsg(MSG_ERRQUEUE): msg_flags %#x, want MSG_ERRQUEUE and no MSG_CTRUNC",
              m.msg_flags);
     if (m.msg_namelen != sizeof(struct sockaddr_bp))
-        fail("recvmsg(MSG_ERRQUEUE): namelen %u, want 16", (unsigned)m.msg_namelen);
+        FAIL("recvmsg(MSG_ERRQUEUE): namelen %u, want 16", (unsigned)m.msg_namelen);
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     if (!c || c->cmsg_level != SOL_BP || c->cmsg_type != BP_STATUS_REPORT ||
         c->cmsg_len < CMSG_LEN(sizeof *r))
-        fail("recvmsg(MSG_ERRQUEUE): no SOL_BP/BP_STATUS_REPORT control message of %zu bytes",
+        FAIL("recvmsg(MSG_ERRQUEUE): no SOL_BP/BP_STATUS_REPORT control message of %zu bytes",
              (size_t)CMSG_LEN(sizeof *r));
     memcpy(r, CMSG_DATA(c), sizeof *r);
     return 1;
@@ -146,37 +98,28 @@ static void expect_none(int fd, const char *what)
 {
     struct bp_status_report r;
     struct sockaddr_bp from;
-    long long t0 = mono_ms();
+    long long t0 = now_ms();
     if (read_report(fd, &r, &from))
-        fail("%s: a report is queued (status %#x reason %u seq %llu), want none", what,
+        FAIL("%s: a report is queued (status %#x reason %u seq %llu), want none", what,
              r.bp_status, r.bp_reason, (unsigned long long)r.bp_send_seq);
-    if (mono_ms() - t0 > 200)
-        fail("%s: recvmsg(MSG_ERRQUEUE) took %lld ms to say EAGAIN", what, mono_ms() - t0);
+    if (now_ms() - t0 > 200)
+        FAIL("%s: recvmsg(MSG_ERRQUEUE) took %lld ms to say EAGAIN", what, now_ms() - t0);
 }
 
 static void check_deleted(const struct bp_status_report *r, const struct sockaddr_bp *from,
                           uint32_t src_node, uint32_t src_svc, const char *what)
 {
     if (r->bp_status != BP_REPORT_DELETED)
-        fail("%s: bp_status %#x, want BP_REPORT_DELETED (%#x) only", what, r->bp_status,
+        FAIL("%s: bp_status %#x, want BP_REPORT_DELETED (%#x) only", what, r->bp_status,
              BP_REPORT_DELETED);
     if (r->bp_reason != 1)
-        fail("%s: bp_reason %u, want 1 (lifetime expired)", what, r->bp_reason);
+        FAIL("%s: bp_reason %u, want 1 (lifetime expired)", what, r->bp_reason);
     addr_is(&r->bp_source, src_node, src_svc, "bp_source");
     addr_is(&r->bp_reporter, src_node, 0, "bp_reporter");
     addr_is(from, src_node, 0, "msg_name (the reporting node)");
     if (r->bp_frag_offset || r->bp_frag_length)
-        fail("%s: fragment %llu+%llu, want none", what, (unsigned long long)r->bp_frag_offset,
+        FAIL("%s: fragment %llu+%llu, want none", what, (unsigned long long)r->bp_frag_offset,
              (unsigned long long)r->bp_frag_length);
-}
-
-static void send_str(int fd, uint32_t node, uint32_t svc, const char *s)
-{
-    struct sockaddr_bp a;
-    bp_sockaddr_ipn(&a, node, svc);
-    ssize_t n = sendto(fd, s, strlen(s), 0, (struct sockaddr *)&a, sizeof a);
-    if (n != (ssize_t)strlen(s))
-        fail("sendto '%s' to ipn:%u.%u = %zd: %s", s, node, svc, n, strerror(errno));
 }
 
 static int do_send(int argc, char *argv[])
@@ -184,24 +127,24 @@ static int do_send(int argc, char *argv[])
     struct sockaddr_bp dst, rto;
     uint32_t node = (uint32_t)strtoul(argv[2], NULL, 10);
     if (bp_parse_ipn(argv[3], &dst) != 0)
-        fail("bad destination %s", argv[3]);
+        FAIL("bad destination %s", argv[3]);
     const char *go = argv[4];
     int remote = argc > 5;
     if (remote && bp_parse_ipn(argv[5], &rto) != 0)
-        fail("bad report-to %s", argv[5]);
+        FAIL("bad report-to %s", argv[5]);
     uint32_t dn = dst.bp_addr.ipn.node_id, ds = dst.bp_addr.ipn.service_id;
 
-    int a = bound_socket(node, 1), l = bound_socket(node, 2), rs = -1;
+    int a = BOUND_SOCKET(node, 1), l = BOUND_SOCKET(node, 2), rs = -1;
     set_int(a, BP_LIFETIME, "BP_LIFETIME", 2);
     set_int(a, BP_REPORT_FLAGS, "BP_REPORT_FLAGS", BP_REPORT_DELETED);
     set_int(l, BP_LIFETIME, "BP_LIFETIME", 3600);
     set_int(l, BP_REPORT_FLAGS, "BP_REPORT_FLAGS", BP_REPORT_DELETED);
     if (remote) {
-        rs = bound_socket(node, 3);
+        rs = BOUND_SOCKET(node, 3);
         set_int(rs, BP_LIFETIME, "BP_LIFETIME", 2);
         set_int(rs, BP_REPORT_FLAGS, "BP_REPORT_FLAGS", BP_REPORT_DELETED);
         if (setsockopt(rs, SOL_BP, BP_REPORT_TO, &rto, sizeof rto) != 0)
-            fail("setsockopt(SOL_BP, BP_REPORT_TO, %s): %s", argv[5], strerror(errno));
+            FAIL("setsockopt(SOL_BP, BP_REPORT_TO, %s): %s", argv[5], strerror(errno));
     }
     printf("CHECK SOL_BP options set and read back (A: lifetime 2 s, L: 3600 s, deletion "
            "reports)\n");
@@ -212,18 +155,18 @@ static int do_send(int argc, char *argv[])
     char text[32];
     for (int i = 1; i <= 5; i++) {
         snprintf(text, sizeof text, "short-%d", i);
-        call_at[i] = mono_ms();
-        send_str(a, dn, ds, text);
-        sent_at[i] = mono_ms();
+        call_at[i] = now_ms();
+        SEND_STR(a, dn, ds, text);
+        sent_at[i] = now_ms();
     }
     for (int i = 1; i <= 3; i++) {
         snprintf(text, sizeof text, "long-%d", i);
-        send_str(l, dn, ds, text);
+        SEND_STR(l, dn, ds, text);
     }
     if (remote)
         for (int i = 1; i <= 2; i++) {
             snprintf(text, sizeof text, "remote-%d", i);
-            send_str(rs, dn, ds, text);
+            SEND_STR(rs, dn, ds, text);
         }
     long long t0 = call_at[1];
     printf("SENT 5 short (%lld ms), 3 long%s\n", sent_at[5] - t0,
@@ -231,16 +174,16 @@ static int do_send(int argc, char *argv[])
     fflush(stdout);
 
     /* Before any lifetime ends: nothing reported. */
-    long long wait = t0 + 1000 - mono_ms();
+    long long wait = t0 + 1000 - now_ms();
     if (wait > 0)
         sleep_ms((long)wait);
-    if (mono_ms() - t0 < 1900) {
+    if (now_ms() - t0 < 1900) {
         expect_none(a, "socket A 1 s after its sends");
         expect_none(l, "socket L 1 s after its sends");
         printf("CHECK no report 1 s after the sends (lifetime 2 s not over)\n");
     } else {
         printf("NOTE the check 1 s after the sends came too late (%lld ms); skipped\n",
-               mono_ms() - t0);
+               now_ms() - t0);
     }
 
     int seen[6] = {0};
@@ -250,29 +193,29 @@ static int do_send(int argc, char *argv[])
         struct bp_status_report r;
         struct sockaddr_bp from;
         if (!read_report(a, &r, &from)) {
-            if (mono_ms() - t0 > 6000)
-                fail("socket A: %d of 5 deletion reports within 6 s of the sends", got);
+            if (now_ms() - t0 > 6000)
+                FAIL("socket A: %d of 5 deletion reports within 6 s of the sends", got);
             sleep_ms(20);
             continue;
         }
-        long long now = mono_ms();
+        long long now = now_ms();
         char w[64];
         snprintf(w, sizeof w, "socket A report %d", got + 1);
         check_deleted(&r, &from, node, 1, w);
         uint64_t q = r.bp_send_seq;
         if (q < 1 || q > 5)
-            fail("%s: bp_send_seq %llu, want 1..5", w, (unsigned long long)q);
+            FAIL("%s: bp_send_seq %llu, want 1..5", w, (unsigned long long)q);
         if (seen[q]++)
-            fail("%s: bp_send_seq %llu reported twice", w, (unsigned long long)q);
+            FAIL("%s: bp_send_seq %llu reported twice", w, (unsigned long long)q);
         long long age = now - sent_at[q], since_call = now - call_at[q];
         if (since_call < 1990 || age > 4500)
-            fail("%s (seq %llu) came %lld ms after its sendto was called and %lld ms after it "
+            FAIL("%s (seq %llu) came %lld ms after its sendto was called and %lld ms after it "
                  "returned, want at least 1990 ms after the call and at most 4500 ms after the "
                  "return (lifetime 2 s, checked every second)", w, (unsigned long long)q,
                  since_call, age);
         for (int j = 0; j < got; j++)
             if (ct[j] == r.bp_creation_time && cs[j] == r.bp_creation_seq)
-                fail("%s: creation timestamp %llu.%llu already reported", w,
+                FAIL("%s: creation timestamp %llu.%llu already reported", w,
                      (unsigned long long)r.bp_creation_time,
                      (unsigned long long)r.bp_creation_seq);
         ct[got] = r.bp_creation_time;
@@ -293,11 +236,11 @@ static int do_send(int argc, char *argv[])
     printf("CHECK no other report 1.5 s later on A, none on L%s\n", remote ? " or R" : "");
     printf("STORE_CHECK\n");
     fflush(stdout);
-    long long t_go = mono_ms();
+    long long t_go = now_ms();
     struct stat st;
     while (stat(go, &st) != 0) {
-        if (mono_ms() - t_go > 30000)
-            fail("%s did not appear within 30 s", go);
+        if (now_ms() - t_go > 30000)
+            FAIL("%s did not appear within 30 s", go);
         sleep_ms(50);
     }
     printf("DONE\n");
@@ -312,18 +255,18 @@ static int do_watch(char *argv[])
     long long timeout = atoll(argv[5]) * 1000;
     struct sockaddr_bp src;
     if (bp_parse_ipn(argv[6], &src) != 0)
-        fail("bad source %s", argv[6]);
-    int fd = bound_socket(node, svc);
+        FAIL("bad source %s", argv[6]);
+    int fd = BOUND_SOCKET(node, svc);
     printf("READY ipn:%u.%u\n", node, svc);
     fflush(stdout);
-    long long t0 = mono_ms();
+    long long t0 = now_ms();
     int got = 0;
     while (got < count) {
         struct bp_status_report r;
         struct sockaddr_bp from;
         if (!read_report(fd, &r, &from)) {
-            if (mono_ms() - t0 > timeout)
-                fail("ipn:%u.%u: %d of %d reports within %lld s", node, svc, got, count,
+            if (now_ms() - t0 > timeout)
+                FAIL("ipn:%u.%u: %d of %d reports within %lld s", node, svc, got, count,
                      timeout / 1000);
             sleep_ms(20);
             continue;
@@ -332,7 +275,7 @@ static int do_watch(char *argv[])
         snprintf(w, sizeof w, "report %d at ipn:%u.%u", got + 1, node, svc);
         check_deleted(&r, &from, src.bp_addr.ipn.node_id, src.bp_addr.ipn.service_id, w);
         if (r.bp_send_seq != 0)
-            fail("%s: bp_send_seq %llu, want 0 (this socket did not send the bundle)", w,
+            FAIL("%s: bp_send_seq %llu, want 0 (this socket did not send the bundle)", w,
                  (unsigned long long)r.bp_send_seq);
         got++;
         printf("REPORT deleted reason %u about %s creation %llu.%llu\n", r.bp_reason, argv[6],
@@ -348,6 +291,7 @@ static int do_watch(char *argv[])
 
 int main(int argc, char *argv[])
 {
+    harness_test_name = "cw_expiry";
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 5 && argc <= 6 && strcmp(argv[1], "send") == 0)
         return do_send(argc, argv);

@@ -25,20 +25,9 @@
  *  D. <extra> more blocking sends (SO_SNDTIMEO 10 s), each must succeed.
  * Any check that fails: "FAIL: ..." on stderr, status 1.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
+#include "harness.h"
 
-#include "bp_socket.h"
+#include <sys/time.h>
 
 #define ADU 1000
 
@@ -49,25 +38,6 @@ static double now_unix(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
 static int fd;
 static struct sockaddr_bp dst;
 static unsigned long next_id = 1, n_ok, n_failed;
@@ -76,14 +46,14 @@ static void set_sndtimeo(long secs)
 {
     struct timeval tv = {secs, 0};
     if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
-        fail("setsockopt(SO_SNDTIMEO, %ld s): %s", secs, strerror(errno));
+        FAIL("setsockopt(SO_SNDTIMEO, %ld s): %s", secs, strerror(errno));
 }
 
 static void set_nonblock(int on)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) != 0)
-        fail("fcntl(O_NONBLOCK=%d): %s", on, strerror(errno));
+        FAIL("fcntl(O_NONBLOCK=%d): %s", on, strerror(errno));
 }
 
 /* One send attempt with a new number; returns 0 on success, else errno. *ms: its duration. */
@@ -94,19 +64,19 @@ static int send_one(int flags, long long *ms)
     memset(buf, 'x', sizeof buf);
     int k = snprintf(buf, sizeof buf, "fill-%06lu ", id);
     buf[k] = 'x'; /* snprintf's NUL back to padding */
-    long long t0 = mono_ms();
+    long long t0 = now_ms();
     errno = 0;
     ssize_t n = sendto(fd, buf, sizeof buf, flags, (struct sockaddr *)&dst, sizeof dst);
     int e = errno;
     if (ms)
-        *ms = mono_ms() - t0;
+        *ms = now_ms() - t0;
     if (n == ADU) {
         printf("OK %06lu\n", id);
         n_ok++;
         return 0;
     }
     if (n >= 0)
-        fail("sendto of %d bytes returned %zd", ADU, n);
+        FAIL("sendto of %d bytes returned %zd", ADU, n);
     printf("FAILED %06lu %d\n", id, e);
     n_failed++;
     return e ? e : -1;
@@ -114,6 +84,7 @@ static int send_one(int flags, long long *ms)
 
 int main(int argc, char *argv[])
 {
+    harness_test_name = "cw_fill";
     struct sockaddr_bp src;
     if (argc != 5 || bp_parse_ipn(argv[1], &src) != 0 || bp_parse_ipn(argv[2], &dst) != 0) {
         fprintf(stderr, "usage: %s <src_node.svc> <dest_node.svc> <open_unix> <extra>\n", argv[0]);
@@ -125,62 +96,62 @@ int main(int argc, char *argv[])
 
     fd = socket(AF_BP, SOCK_DGRAM, 0);
     if (fd < 0)
-        fail("socket: %s", strerror(errno));
+        FAIL("socket: %s", strerror(errno));
     if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0)
-        fail("bind %s: %s", argv[1], strerror(errno));
+        FAIL("bind %s: %s", argv[1], strerror(errno));
     printf("READY %s (contact opens in %.1f s)\n", argv[1], open_at - now_unix());
 
     /* A. fill with blocking sends, SO_SNDTIMEO 1 s */
     set_sndtimeo(1);
-    long long t_fill = mono_ms(), ms = 0;
+    long long t_fill = now_ms(), ms = 0;
     int e;
     while ((e = send_one(0, &ms)) == 0) {
         if (n_ok > 20000)
-            fail("20000 ADUs of %d bytes accepted and the store is not full (BP_STORE_MAX ignored?)",
+            FAIL("20000 ADUs of %d bytes accepted and the store is not full (BP_STORE_MAX ignored?)",
                  ADU);
         if (ms >= 900)
-            fail("send %lu blocked %lld ms and then succeeded while the contact was closed",
+            FAIL("send %lu blocked %lld ms and then succeeded while the contact was closed",
                  n_ok, ms);
     }
     double t_full = now_unix();
-    printf("FULL ok=%lu elapsed_ms=%lld fill_s=%.2f\n", n_ok, ms, (mono_ms() - t_fill) / 1000.0);
+    printf("FULL ok=%lu elapsed_ms=%lld fill_s=%.2f\n", n_ok, ms, (now_ms() - t_fill) / 1000.0);
     if (e != EAGAIN)
-        fail("the send that found the store full failed with errno %d (%s), want EAGAIN", e,
+        FAIL("the send that found the store full failed with errno %d (%s), want EAGAIN", e,
              strerror(e));
     if (ms < 900 || ms > 3000)
-        fail("the send that found the store full failed after %lld ms, want the SO_SNDTIMEO of "
+        FAIL("the send that found the store full failed after %lld ms, want the SO_SNDTIMEO of "
              "1 s (900..3000 ms)", ms);
     printf("CHECK blocking send with SO_SNDTIMEO 1 s: EAGAIN after %lld ms\n", ms);
     if (t_full > open_at - 1)
-        fail("the store was full only %.2f s before the contact opens (too slow: the scenario "
+        FAIL("the store was full only %.2f s before the contact opens (too slow: the scenario "
              "needs the contact closed for the next steps)", open_at - t_full);
 
     /* B. non-blocking */
     set_nonblock(1);
     e = send_one(0, &ms);
     if (e != EAGAIN)
-        fail("non-blocking send on a full store: errno %d (%s), want EAGAIN", e, strerror(e));
+        FAIL("non-blocking send on a full store: errno %d (%s), want EAGAIN", e, strerror(e));
     if (ms > 250)
-        fail("non-blocking send on a full store took %lld ms to fail", ms);
+        FAIL("non-blocking send on a full store took %lld ms to fail", ms);
     printf("CHECK O_NONBLOCK send: EAGAIN in %lld ms\n", ms);
     struct pollfd p = {.fd = fd, .events = POLLOUT};
-    long long t0 = mono_ms();
+    long long t0 = now_ms();
     int r = poll(&p, 1, 200);
-    long long waited = mono_ms() - t0;
+    long long waited = now_ms() - t0;
     if (r != 0)
-        fail("poll(POLLOUT, 200 ms) on a full store returned %d (revents %#x) after %lld ms, "
+        FAIL("poll(POLLOUT, 200 ms) on a full store returned %d (revents %#x) after %lld ms, "
              "want 0", r, p.revents, waited);
     if (waited < 150)
-        fail("poll(POLLOUT, 200 ms) returned 0 after only %lld ms", waited);
+        FAIL("poll(POLLOUT, 200 ms) returned 0 after only %lld ms", waited);
     printf("CHECK poll(POLLOUT, 200 ms): 0 after %lld ms\n", waited);
     set_nonblock(0);
     e = send_one(MSG_DONTWAIT, &ms);
     if (e != EAGAIN || ms > 250)
-        fail("MSG_DONTWAIT send on a full store: errno %d (%s) after %lld ms, want EAGAIN at once",
+        FAIL("MSG_DONTWAIT send on a full store: errno %d (%s) after %lld ms, want EAGAIN at once",
              e, strerror(e), ms);
     printf("CHECK MSG_DONTWAIT send: EAGAIN in %lld ms\n", ms);
     if (now_unix() > open_at - 0.2)
-        fail("steps B ended %.2f s after the contact opened (too slow)", now_unix() - open_at);
+        FAIL("steps B ended %.2f s after the contact opened (too slow)", now_unix() - open_at);
 
     /* C. a blocking send waits until the contact opens and the store drains */
     printf("WAITING\n");
@@ -188,33 +159,33 @@ int main(int argc, char *argv[])
     e = send_one(0, &ms);
     double t_ok = now_unix();
     if (e != 0)
-        fail("blocking send (SO_SNDTIMEO 30 s) after the contact opened: errno %d (%s) after "
+        FAIL("blocking send (SO_SNDTIMEO 30 s) after the contact opened: errno %d (%s) after "
              "%lld ms", e, strerror(e), ms);
     if (t_ok < open_at - 0.1 || t_ok > open_at + 5)
-        fail("the blocked send returned %.3f s after the contact opened, want -0.1..5 s",
+        FAIL("the blocked send returned %.3f s after the contact opened, want -0.1..5 s",
              t_ok - open_at);
     printf("CHECK blocked send succeeded %.3f s after the contact opened (blocked %lld ms)\n",
            t_ok - open_at, ms);
     p.revents = 0;
-    t0 = mono_ms();
+    t0 = now_ms();
     r = poll(&p, 1, 1000);
-    waited = mono_ms() - t0;
+    waited = now_ms() - t0;
     if (r != 1 || !(p.revents & POLLOUT) || waited > 500)
-        fail("poll(POLLOUT, 1 s) after the store drained: %d, revents %#x, after %lld ms; want "
+        FAIL("poll(POLLOUT, 1 s) after the store drained: %d, revents %#x, after %lld ms; want "
              "POLLOUT at once", r, p.revents, waited);
     printf("CHECK poll(POLLOUT) after the drain: POLLOUT in %lld ms\n", waited);
 
     /* D. more sends, through the open contact */
     set_sndtimeo(10);
-    long long t_extra = mono_ms();
+    long long t_extra = now_ms();
     for (unsigned long i = 0; i < extra; i++) {
         e = send_one(0, &ms);
         if (e != 0)
-            fail("send %lu of %lu after the contact opened: errno %d (%s) after %lld ms", i + 1,
+            FAIL("send %lu of %lu after the contact opened: errno %d (%s) after %lld ms", i + 1,
                  extra, e, strerror(e), ms);
     }
     printf("CHECK %lu more blocking sends succeeded in %.2f s\n", extra,
-           (mono_ms() - t_extra) / 1000.0);
+           (now_ms() - t_extra) / 1000.0);
     printf("TOTAL ok=%lu failed=%lu\n", n_ok, n_failed);
     return 0;
 }

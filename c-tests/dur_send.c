@@ -22,40 +22,7 @@
 #include <unistd.h>
 
 #include "bp_socket.h"
-
-static volatile sig_atomic_t stop;
-
-static void on_usr1(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static int write_all(const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(1, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int parse_ul(const char *s, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -1;
-    *out = v;
-    return 0;
-}
+#include "dur_common.h"
 
 int main(int argc, char *argv[])
 {
@@ -73,7 +40,7 @@ int main(int argc, char *argv[])
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
+    sa.sa_handler = on_stop_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);

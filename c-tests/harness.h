@@ -60,6 +60,10 @@ static inline void harness_fail(const char *file, int line, int err, const char 
             harness_fail(__FILE__, __LINE__, errno, __VA_ARGS__);                         \
     } while (0)
 
+/* FAIL(...): fail the test here, with a printf-style message (for checks that compute more
+ * than one condition before they know the verdict). */
+#define FAIL(...) harness_fail(__FILE__, __LINE__, errno, __VA_ARGS__)
+
 /* CHECK_OK(expr, ...): expr (a syscall-style call) must not return -1. Evaluates to
  * nothing; use CHECK_RET to keep the value. */
 #define CHECK_OK(expr, ...)                                                               \

@@ -35,25 +35,11 @@
 
 P10=$PORT_BASE
 P20=$((PORT_BASE + 1))
-for b in cw_sched cw_recv; do
-    [ -x "$BIN/$b" ] || fail "$BIN/$b not built (scripts/run-c-tests.sh --build-only)"
-done
+need_bins cw_sched cw_recv
 command -v python3 >/dev/null || fail "python3 not found (checks the arrival table)"
 clean_env=(env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS
     -u BP_STORE -u BP_UDP_RATE -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_CONTACT -u BP_ROUTE
     -u BP_DURABILITY -u BP_STORE_MAX -u BP_LOG)
-
-# wait_line PID FILE REGEX SECONDS: wait for a line of FILE matching REGEX while PID lives.
-wait_line() {
-    local pid=$1 file=$2 re=$3 t=$4 i=0
-    while [ $i -lt $((t * 20)) ]; do
-        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { grep -Eq -- "$re" "$file" 2>/dev/null; return; }
-        sleep 0.05
-        i=$((i + 1))
-    done
-    return 1
-}
 
 T0=$(($(date +%s) + 2))
 W1S=$((T0 + 5)) W1E=$((T0 + 10)) W2S=$((T0 + 16)) W2E=$((T0 + 20))
@@ -84,8 +70,8 @@ PIDS+=("$RECV")
     >"$TMP/send.out" 2>"$TMP/send.err" &
 SEND=$!
 PIDS+=("$SEND")
-wait_line "$RECV" "$TMP/recv.out" "^READY" 10 || { show "receiver stderr" "$TMP/recv.err"; fail "node 20 did not start"; }
-wait_line "$SEND" "$TMP/send.out" "^READY" 10 || { show "sender stderr" "$TMP/send.err"; fail "node 10 did not start"; }
+wait_for_line_pid "$RECV" "$TMP/recv.out" "^READY" 10 || { show "receiver stderr" "$TMP/recv.err"; fail "node 20 did not start"; }
+wait_for_line_pid "$SEND" "$TMP/send.out" "^READY" 10 || { show "sender stderr" "$TMP/send.err"; fail "node 10 did not start"; }
 ready=$(date +%s.%N)
 awk -v r="$ready" -v t="$T0" 'BEGIN { exit !(r < t) }' ||
     fail "the processes were ready only at T0+$(awk -v r="$ready" -v t="$T0" 'BEGIN { printf "%.2f", r - t }') s (too slow for the schedule)"

@@ -78,15 +78,7 @@ node20() {
 # (identities of the bundles the node accepted for its endpoints), read-only; "missing" if
 # there is no such file.
 store_counts() {
-    python3 - "$1" <<'EOF'
-import os, sqlite3, sys
-if not os.path.exists(sys.argv[1]):
-    print("missing missing")
-else:
-    c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-    print(c.execute("SELECT count(*) FROM bundles").fetchone()[0],
-          c.execute("SELECT count(*) FROM seen").fetchone()[0])
-EOF
+    store_query "$1" "SELECT count(*), (SELECT count(*) FROM seen) FROM bundles"
 }
 
 # random_delay: sets DELAY to a random delay of 0.100 to 1.000 s, as text for sleep (not

@@ -23,39 +23,19 @@
 P10=$PORT_BASE
 P20=$((PORT_BASE + 1))
 P30=$((PORT_BASE + 2))
-for b in cw_expiry; do
-    [ -x "$BIN/$b" ] || fail "$BIN/$b not built (scripts/run-c-tests.sh --build-only)"
-done
+need_bins cw_expiry
 command -v python3 >/dev/null || fail "python3 not found (needed to read the store)"
 clean_env=(env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS
     -u BP_STORE -u BP_UDP_RATE -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_CONTACT -u BP_ROUTE
     -u BP_DURABILITY -u BP_STORE_MAX)
 STORE=$TMP/node10.db
 
-# wait_line PID FILE REGEX SECONDS: wait for a line of FILE matching REGEX while PID lives.
-wait_line() {
-    local pid=$1 file=$2 re=$3 t=$4 i=0
-    while [ $i -lt $((t * 20)) ]; do
-        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { grep -Eq -- "$re" "$file" 2>/dev/null; return; }
-        sleep 0.05
-        i=$((i + 1))
-    done
-    return 1
-}
-
 # store_summary DB: one line per (source, dest, state) group of the bundles table, then
 # "total N" (read-only; the node may be running: WAL lets readers in).
 store_summary() {
-    python3 - "$1" <<'EOF'
-import sqlite3, sys
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
-for src, dst, state, n in c.execute(
-        "SELECT source, dest, state, COUNT(*) FROM bundles GROUP BY source, dest, state "
-        "ORDER BY source"):
-    print("group %s -> %s state %d: %d" % (src, dst, state, n))
-print("total %d" % c.execute("SELECT COUNT(*) FROM bundles").fetchone()[0])
-EOF
+    store_query "$1" "SELECT 'group ' || source || ' -> ' || dest || ' state ' || state || ': ' ||
+        COUNT(*) FROM bundles GROUP BY source, dest, state ORDER BY source" \
+        "SELECT 'total ' || COUNT(*) FROM bundles"
 }
 
 # store_ok DB: whether the store holds exactly the 3 long-lived bundles (state 1 = forward).
@@ -73,7 +53,7 @@ echo "=== node 30: a socket at ipn:30.1 waits for 2 deletion reports (report-to 
     >"$TMP/watch.out" 2>"$TMP/watch.err" &
 WATCH=$!
 PIDS+=("$WATCH")
-wait_line "$WATCH" "$TMP/watch.out" "^READY" 10 || {
+wait_for_line_pid "$WATCH" "$TMP/watch.out" "^READY" 10 || {
     show "watcher stderr" "$TMP/watch.err"
     fail "node 30 did not start"
 }
@@ -86,7 +66,7 @@ echo "    contact to node 20 opens only in an hour: BP_CONTACT='20 tcpcl:127.0.0
     >"$TMP/send.out" 2>"$TMP/send.err" &
 SEND=$!
 PIDS+=("$SEND")
-if ! wait_line "$SEND" "$TMP/send.out" "^STORE_CHECK$" 20; then
+if ! wait_for_line_pid "$SEND" "$TMP/send.out" "^STORE_CHECK$" 20; then
     wait_pid "$SEND" 5
     show "sender stdout (exit $WAIT_RC)" "$TMP/send.out"
     show "sender stderr" "$TMP/send.err"

@@ -28,36 +28,17 @@ P20=$((PORT_BASE + 1))
 OPEN_IN=8    # s from the script's start to the contact's opening (step A takes ~1.5 s here)
 EXTRA=1500   # sends of step D
 LIMIT=1048576
-for b in cw_fill cw_recv; do
-    [ -x "$BIN/$b" ] || fail "$BIN/$b not built (scripts/run-c-tests.sh --build-only)"
-done
+need_bins cw_fill cw_recv
 command -v python3 >/dev/null || fail "python3 not found (needed to read the store)"
 clean_env=(env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_REPORTS
     -u BP_STORE -u BP_UDP_RATE -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_CONTACT -u BP_ROUTE
     -u BP_DURABILITY -u BP_STORE_MAX -u BP_LOG)
 STORE=$TMP/node10.db
 
-# wait_line PID FILE REGEX SECONDS: wait for a line of FILE matching REGEX while PID lives.
-wait_line() {
-    local pid=$1 file=$2 re=$3 t=$4 i=0
-    while [ $i -lt $((t * 20)) ]; do
-        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { grep -Eq -- "$re" "$file" 2>/dev/null; return; }
-        sleep 0.05
-        i=$((i + 1))
-    done
-    return 1
-}
-
 # store_stats DB: "COUNT BYTES FORWARD_TO_20.1" of the bundles table (read-only).
 store_stats() {
-    python3 - "$1" <<'EOF'
-import sqlite3, sys
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
-n, b = c.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM bundles").fetchone()
-f = c.execute("SELECT COUNT(*) FROM bundles WHERE state = 1 AND dest = 'ipn:20.1'").fetchone()[0]
-print(n, b, f)
-EOF
+    store_query "$1" "SELECT COUNT(*), COALESCE(SUM(size), 0),
+        (SELECT COUNT(*) FROM bundles WHERE state = 1 AND dest = 'ipn:20.1') FROM bundles"
 }
 
 OPEN=$(($(date +%s) + OPEN_IN))
@@ -68,7 +49,7 @@ echo "=== node 20 (receiver, TCPCLv4 on $P20); node 10: BP_STORE_MAX=1M, contact
     >"$TMP/recv.out" 2>"$TMP/recv.err" &
 RECV=$!
 PIDS+=("$RECV")
-wait_line "$RECV" "$TMP/recv.out" "^READY" 10 || { show "receiver stderr" "$TMP/recv.err"; fail "node 20 did not start"; }
+wait_for_line_pid "$RECV" "$TMP/recv.out" "^READY" 10 || { show "receiver stderr" "$TMP/recv.err"; fail "node 20 did not start"; }
 
 "${clean_env[@]}" BP_NODE=10 BP_CLA="tcpcl:127.0.0.1:$P10" BP_STORE="$STORE" BP_STORE_MAX=1M \
     BP_CONTACT="20 tcpcl:127.0.0.1:$P20 $OPEN *" BP_EXIT_FLUSH_MS=20000 BP_LOG=info \
@@ -77,7 +58,7 @@ wait_line "$RECV" "$TMP/recv.out" "^READY" 10 || { show "receiver stderr" "$TMP/
 SEND=$!
 PIDS+=("$SEND")
 
-if ! wait_line "$SEND" "$TMP/send.out" "^WAITING$" $((OPEN_IN + 2)); then
+if ! wait_for_line_pid "$SEND" "$TMP/send.out" "^WAITING$" $((OPEN_IN + 2)); then
     wait_pid "$SEND" 5
     grep -v '^OK ' "$TMP/send.out" >"$TMP/send.short"
     show "sender (exit $WAIT_RC; OK lines left out)" "$TMP/send.short"

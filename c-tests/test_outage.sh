@@ -47,18 +47,9 @@ NODE20=("${clean_env[@]}" BP_NODE=20 BP_CLA="tcpcl:127.0.0.1:$P20" BP_STORE="$S2
 # store_counts FILE: prints "TOTAL FORWARD DELIVER FOR_20_1" for the store's `bundles` table
 # (read-only; "missing" if there is no such file).
 store_counts() {
-    python3 - "$1" <<'EOF'
-import os, sqlite3, sys
-path = sys.argv[1]
-if not os.path.exists(path):
-    print("missing")
-    sys.exit(0)
-c = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-q = lambda s: c.execute(s).fetchone()[0]
-print(q("SELECT count(*) FROM bundles"), q("SELECT count(*) FROM bundles WHERE state = 1"),
-      q("SELECT count(*) FROM bundles WHERE state = 2"),
-      q("SELECT count(*) FROM bundles WHERE dest = 'ipn:20.1'"))
-EOF
+    store_query "$1" "SELECT count(*), (SELECT count(*) FROM bundles WHERE state = 1),
+        (SELECT count(*) FROM bundles WHERE state = 2),
+        (SELECT count(*) FROM bundles WHERE dest = 'ipn:20.1') FROM bundles"
 }
 
 # wait_count FILE REGEX COUNT SECONDS: wait until COUNT lines of FILE match REGEX.

@@ -18,7 +18,7 @@ clean=(env -u BP_MAX_ADU -u BP_EXIT_FLUSH_MS -u BP_LIFETIME -u BP_CONFIG -u BP_R
     -u BP_UDP_RATE -u BP_AGE_BLOCK -u BP_STRICT_CRC -u BP_CONTACT -u BP_DURABILITY -u BP_CLA
     -u BP_ROUTE)
 store_count() { # FILE -> bundles held
-    python3 -c "import sqlite3,sys; print(sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True).execute('select count(*) from bundles').fetchone()[0])" "$1"
+    store_query "$1" "SELECT count(*) FROM bundles"
 }
 
 "${clean[@]}" BP_NODE=20 BP_STORE="$S20" BP_STORE_MAX=64K BP_CLA="tcpcl:127.0.0.1:$P20" \

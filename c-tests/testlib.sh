@@ -112,3 +112,45 @@ wait_pid() {
     wait "$pid"
     WAIT_RC=$?
 }
+
+# wait_for_line_pid PID FILE REGEX SECONDS: like wait_for_line, but stop waiting as soon as
+# process PID has ended; the answer is then whether FILE, as PID left it, has such a line.
+wait_for_line_pid() {
+    local pid=$1 file=$2 re=$3 t=$4 i=0
+    while [ $i -lt $((t * 20)) ]; do
+        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { grep -Eq -- "$re" "$file" 2>/dev/null; return; }
+        sleep 0.05
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# store_query DB SQL...: run each SQL (a SELECT) on the node store DB (an SQLite file) with
+# python3's sqlite3, read-only: the node may be running (WAL lets readers in; a busy store is
+# waited for up to 5 s). Prints every row of every result on a line of its own, the columns
+# separated by one space (NULL as None); prints just "missing" if there is no file DB. Status
+# non-zero (and a traceback on stderr) if the store cannot be read or a query fails.
+# For several numbers on one line (read -r a b c), give one SELECT of several columns, e.g.
+#     store_query "$DB" "SELECT count(*), (SELECT count(*) FROM seen) FROM bundles"
+store_query() {
+    python3 - "$@" <<'PY'
+import os, sqlite3, sys
+path = sys.argv[1]
+if not os.path.exists(path):
+    print("missing")
+    sys.exit(0)
+c = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+for sql in sys.argv[2:]:
+    for row in c.execute(sql):
+        print(" ".join(str(v) for v in row))
+PY
+}
+
+# need_bins NAME...: fail unless every program $BIN/NAME is built.
+need_bins() {
+    local b
+    for b in "$@"; do
+        [ -x "$BIN/$b" ] || fail "$BIN/$b not built (scripts/run-c-tests.sh --build-only)"
+    done
+}
