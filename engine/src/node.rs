@@ -2277,15 +2277,19 @@ mod tests {
 
     const T: u64 = 800_000_000_000;
 
+    fn routes_of(routes: &[(&str, &str)]) -> Routes {
+        Routes::new(
+            routes
+                .iter()
+                .map(|(p, h)| (Pattern::parse(p).unwrap(), ClaAddr::parse(h).unwrap()))
+                .collect(),
+        )
+    }
+
     fn node(n: u64, routes: &[(&str, &str)]) -> Node {
         let cfg = Config {
             node: n,
-            routes: Routes::new(
-                routes
-                    .iter()
-                    .map(|(p, h)| (Pattern::parse(p).unwrap(), ClaAddr::parse(h).unwrap()))
-                    .collect(),
-            ),
+            routes: routes_of(routes),
             ..Config::default()
         };
         Node::new(&cfg)
@@ -2356,12 +2360,7 @@ mod tests {
     fn with_contacts(n: u64, contacts: &str, routes: &[(&str, &str)]) -> Node {
         let cfg = Config {
             node: n,
-            routes: Routes::new(
-                routes
-                    .iter()
-                    .map(|(p, h)| (Pattern::parse(p).unwrap(), ClaAddr::parse(h).unwrap()))
-                    .collect(),
-            ),
+            routes: routes_of(routes),
             contacts: ContactPlan::new(
                 contacts
                     .split(';')

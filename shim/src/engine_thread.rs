@@ -55,21 +55,9 @@ fn start() -> Result<(), i32> {
         libc::EINVAL
     })?;
     real::resolve_all();
-    let mut sv = [-1; 2];
-    // SAFETY: `sv` has room for the two descriptors.
-    if unsafe {
-        call::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            sv.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(errno());
-    }
-    let shim_end = move_high(sv[0]);
-    let engine_end = move_high(sv[1]);
+    let (a, b) = seqpacket_pair()?;
+    let shim_end = move_high(a);
+    let engine_end = move_high(b);
     let eng = match engine::io::Engine::new(&cfg, engine_end) {
         Ok(e) => e,
         Err(e) => {
@@ -126,6 +114,25 @@ extern "C" fn after_fork_child() {
     LIMITS.reset_after_fork();
 }
 
+/// A connected AF_UNIX SOCK_SEQPACKET pair, close-on-exec (the real `socketpair`). Errors: the
+/// errno.
+pub fn seqpacket_pair() -> Result<(c_int, c_int), i32> {
+    let mut sv = [-1; 2];
+    // SAFETY: `sv` has room for the two descriptors.
+    if unsafe {
+        call::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(errno());
+    }
+    Ok((sv[0], sv[1]))
+}
+
 /// Moves a descriptor of the shim's own to the high range (close-on-exec).
 pub fn move_high(fd: c_int) -> c_int {
     // SAFETY: plain fcntl on a descriptor we own.
@@ -155,20 +162,7 @@ pub fn request(req: &Request, attach: &[c_int], timeout_ms: u32) -> Result<Reply
     if control < 0 {
         return Err(libc::ENETDOWN);
     }
-    let mut sv = [-1; 2];
-    // SAFETY: `sv` has room for two descriptors.
-    if unsafe {
-        call::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            sv.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(errno());
-    }
-    let (mine, theirs) = (sv[0], sv[1]);
+    let (mine, theirs) = seqpacket_pair()?;
     let tv = libc::timeval {
         tv_sec: (timeout_ms / 1000) as libc::time_t,
         tv_usec: ((timeout_ms % 1000) * 1000) as libc::suseconds_t,

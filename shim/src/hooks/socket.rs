@@ -33,43 +33,24 @@ fn bp_socket(ty: c_int, proto: c_int) -> c_int {
     if base != libc::SOCK_DGRAM {
         return fail(libc::ESOCKTNOSUPPORT);
     }
-    let mut sv = [-1; 2];
-    // SAFETY: `sv` has room for two descriptors.
-    let r = unsafe {
-        call::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            sv.as_mut_ptr(),
-        )
+    let (app, eng) = match engine::seqpacket_pair() {
+        Ok(p) => p,
+        Err(e) => return fail(e),
     };
-    if r < 0 {
-        return -1;
-    }
-    let (app, eng) = (sv[0], sv[1]);
     if app as usize >= fdtable::MAX_FD {
         engine::close_fd(app);
         engine::close_fd(eng);
         return fail(libc::EMFILE);
     }
     // The side pair: store acknowledgements and read reports, which must not wait behind data.
-    let mut side = [-1; 2];
-    // SAFETY: `side` has room for two descriptors.
-    if unsafe {
-        call::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            side.as_mut_ptr(),
-        )
-    } < 0
-    {
-        let e = engine::errno();
-        engine::close_fd(app);
-        engine::close_fd(eng);
-        return fail(e);
-    }
-    let (side_app, side_eng) = (engine::move_high(side[0]), side[1]);
+    let (side_app, side_eng) = match engine::seqpacket_pair() {
+        Ok((a, e)) => (engine::move_high(a), e),
+        Err(e) => {
+            engine::close_fd(app);
+            engine::close_fd(eng);
+            return fail(e);
+        }
+    };
     // The pair exists before the engine starts, so that the first AF_BP socket gets the lowest
     // free descriptor, as a kernel socket would, and the engine's own take the next ones.
     if let Err(e) = engine::ensure() {
