@@ -6,7 +6,8 @@
 #   the store of another node                     -> EIO, "belongs to node ipn:10.0"
 #   a store held by a running process of the node -> EBUSY, "in use by another process (pid N)"
 #   a path that cannot be created (parent is a file) -> mkdir's errno (EEXIST), the path
-# and then that the same store opens again once released (the holder ended), with what it held.
+# and then that the same store opens again once released (the holder ended), with what it held;
+# and a store that stops taking writes (file size limit) makes sends wait, not the process die.
 # shellcheck source=c-tests/testlib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 
@@ -84,6 +85,36 @@ if [ "$rc" != 0 ]; then
     errors=$((errors + 1))
 else
     echo "ok   released store opens again: $(cat "$TMP/out")"
+fi
+
+# A store that stops taking writes (a file size limit: the writes fail with EFBIG): the process
+# is not killed by SIGXFSZ (the engine's threads block signals), commits fail and are retried,
+# sends wait (the node is "full"), and every send that had returned is in the store.
+mkdir -p "$TMP/fsz"
+(
+    ulimit -f 300
+    env -u BP_CONFIG -u BP_CLA -u BP_DURABILITY BP_NODE=10 BP_STORE="$TMP/fsz/s.db" \
+        BP_ROUTE="ipn:20.*=tcpcl:127.0.0.1:$((PORT_BASE + 2))" BP_EXIT_FLUSH_MS=100 \
+        LD_PRELOAD="$SHIM" timeout 5 "$BIN/dur_send" 20.1 10.1 f 5000 1000 \
+        >"$TMP/fsz/out" 2>"$TMP/fsz/err"
+    echo $? >"$TMP/fsz/rc"
+)
+rc=$(cat "$TMP/fsz/rc")
+sent=$(grep -c '^sent ' "$TMP/fsz/out")
+held=$(store_query "$TMP/fsz/s.db" "SELECT count(*) FROM bundles" 2>&1)
+if [ "$rc" != 124 ]; then
+    echo "FAIL file size limit: the sender ended with status $rc, not by the test's timeout (124)"
+    show "stderr" "$TMP/fsz/err"
+    errors=$((errors + 1))
+elif ! grep -q "store cannot commit" "$TMP/fsz/err" || ! grep -q "commit failed" "$TMP/fsz/err"; then
+    echo "FAIL file size limit: no 'commit failed' / 'store cannot commit' line"
+    show "stderr" "$TMP/fsz/err"
+    errors=$((errors + 1))
+elif [ "$sent" -lt 1 ] || [ "$sent" -ge 5000 ] || [ "$held" != "$sent" ]; then
+    echo "FAIL file size limit: $sent sends returned, the store holds $held"
+    errors=$((errors + 1))
+else
+    echo "ok   file size limit: sends blocked after $sent, the process lived, the store holds all $held"
 fi
 
 [ $errors = 0 ] || fail "$errors store error(s) not reported as required"

@@ -429,6 +429,8 @@ pub struct Node {
     store_max: u64,
     /// Identities of bundles accepted for local endpoints, with their expiry.
     seen: HashMap<SeenKey, u64>,
+    /// The store cannot commit: take nothing more.
+    store_failing: bool,
     /// Store ids of the fragments held for each incomplete ADU (source, creation time, seq).
     frag_ids: HashMap<(String, u64, u64), Vec<u64>>,
     ready_sockets: VecDeque<u32>,
@@ -479,6 +481,7 @@ impl Node {
             held_bytes: 0,
             store_max: cfg.store_max,
             seen: HashMap::new(),
+            store_failing: false,
             frag_ids: HashMap::new(),
             ready_sockets: VecDeque::new(),
             ready_set: HashSet::new(),
@@ -947,9 +950,21 @@ impl Node {
         }
     }
 
-    /// Whether the bundles held reach the storage limit (`BP_STORE_MAX`).
+    /// Whether the node takes no more bundles: those held reach the storage limit
+    /// (`BP_STORE_MAX`), or the store cannot commit (disk full, I/O error).
     pub fn store_full(&self) -> bool {
-        self.held_bytes >= self.store_max
+        self.held_bytes >= self.store_max || self.store_failing
+    }
+
+    /// The driver's store commits fail (`true`) or succeed again (`false`).
+    pub fn set_store_failing(&mut self, failing: bool) {
+        self.store_failing = failing;
+    }
+
+    /// Whether the node may take bundles again after being full: below 90% of the limit, and
+    /// the store commits.
+    pub fn store_has_room(&self) -> bool {
+        !self.store_failing && self.held_bytes < self.store_max / 10 * 9
     }
 
     /// Bytes of the bundles held.

@@ -58,9 +58,26 @@ fn start() -> Result<(), i32> {
     let (a, b) = seqpacket_pair()?;
     let shim_end = move_high(a);
     let engine_end = move_high(b);
+    // The engine's threads (the event loop, and the store's writer that Engine::new starts) must
+    // not run the application's signal handlers, nor die of a signal meant for it (SIGXFSZ
+    // when the store meets a file size limit: the write then fails with EFBIG and the commit is
+    // retried): they start with every signal blocked (the mask is inherited), and this thread's
+    // mask is restored after.
+    let mut all: libc::sigset_t = unsafe_zeroed_sigset();
+    let mut old: libc::sigset_t = unsafe_zeroed_sigset();
+    // SAFETY: both sets are valid, initialised sigset_t values.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let restore_mask = || {
+        // SAFETY: `old` holds the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    };
     let eng = match engine::io::Engine::new(&cfg, engine_end) {
         Ok(e) => e,
         Err(e) => {
+            restore_mask();
             log::line(format_args!("{e}"));
             close_fd(shim_end);
             close_fd(engine_end);
@@ -71,23 +88,13 @@ fn start() -> Result<(), i32> {
         cfg.durability != engine::config::Durability::Memory,
         Ordering::Relaxed,
     );
-    // The engine thread must not run the application's signal handlers: it starts with every
-    // signal blocked (the mask is inherited), and this thread's mask is restored after.
-    let mut all: libc::sigset_t = unsafe_zeroed_sigset();
-    let mut old: libc::sigset_t = unsafe_zeroed_sigset();
-    // SAFETY: both sets are valid, initialised sigset_t values.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
     let spawned = std::thread::Builder::new()
         .name("bpshim-engine".into())
         .spawn(move || {
             crate::hooks::IN_ENGINE.with(|c| c.set(true));
             eng.run();
         });
-    // SAFETY: `old` holds the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    restore_mask();
     if let Err(e) = spawned {
         log::line(format_args!("cannot start the engine thread: {e}"));
         close_fd(shim_end);

@@ -91,6 +91,8 @@ pub(crate) struct Durable {
     /// Commits and failures, for logs and tests.
     pub(crate) commits: u64,
     pub(crate) failures: u64,
+    /// The last commit failed (disk full, I/O error): the node takes nothing more, as when full.
+    pub(crate) failing: bool,
 }
 
 /// Descriptors the engine receives are moved at or above this number, out of the range that
@@ -194,6 +196,7 @@ impl Engine {
                     next_number: 1,
                     commits: 0,
                     failures: 0,
+                    failing: false,
                 })
             }
         };
@@ -319,6 +322,11 @@ impl Engine {
             match c.result {
                 Ok(()) => {
                     d.commits += 1;
+                    if d.failing {
+                        d.failing = false;
+                        self.node.set_store_failing(false);
+                        crate::info!("store: commits succeed again");
+                    }
                     crate::debug!(
                         "store: batch {} of {} changes committed in {} µs",
                         c.number,
@@ -343,6 +351,8 @@ impl Engine {
                 }
                 Err(e) => {
                     d.failures += 1;
+                    d.failing = true;
+                    self.node.set_store_failing(true);
                     if d.failures.is_power_of_two() {
                         crate::error!(
                             "store: commit failed ({e}); {} changes kept in memory and tried again (failure {})",
@@ -466,16 +476,20 @@ impl Engine {
         let full = self.node.store_full();
         if full && !self.full {
             self.full = true;
-            crate::warn!(
-                "store full ({} of {} bytes): applications' sends wait",
-                self.node.held_bytes(),
-                self.node.store_max()
-            );
+            if self.durable.as_ref().is_some_and(|d| d.failing) {
+                crate::warn!("store cannot commit: applications' sends wait");
+            } else {
+                crate::warn!(
+                    "store full ({} of {} bytes): applications' sends wait",
+                    self.node.held_bytes(),
+                    self.node.store_max()
+                );
+            }
             let ids: Vec<u32> = self.apps.keys().copied().collect();
             for id in ids {
                 self.fill(id);
             }
-        } else if self.full && self.node.held_bytes() < self.node.store_max() / 10 * 9 {
+        } else if self.full && self.node.store_has_room() {
             self.full = false;
             crate::info!(
                 "store below its limit ({} of {} bytes): sends resume",
