@@ -435,8 +435,9 @@ pub struct Node {
     frag_ids: HashMap<(String, u64, u64), Vec<u64>>,
     ready_sockets: VecDeque<u32>,
     ready_set: HashSet<u32>,
-    /// Status reports waiting for the application, per local endpoint.
-    reports: HashMap<Endpoint, VecDeque<StatusRecord>>,
+    /// Status reports waiting for the application, per local endpoint: (store id, expiry,
+    /// report).
+    reports: HashMap<Endpoint, VecDeque<(u64, u64, StatusRecord)>>,
     /// Bundles created here that asked for reports: (source, creation time, seq) → (socket,
     /// send sequence), oldest first in `origin_order`.
     origins: HashMap<(Endpoint, u64, u64), (u32, u64)>,
@@ -673,13 +674,16 @@ impl Node {
         let ep = self.sockets.get(&id)?.bound?;
         let q = self.reports.get_mut(&ep)?;
         if peek {
-            q.front().cloned()
+            q.front().map(|(_, _, r)| r.clone())
         } else {
             let r = q.pop_front();
             if q.is_empty() {
                 self.reports.remove(&ep);
             }
-            r
+            let (sid, _, r) = r?;
+            // Read: the store forgets it.
+            self.forget(sid);
+            Some(r)
         }
     }
 
@@ -692,11 +696,35 @@ impl Node {
         {
             r.send_seq = seq;
         }
-        let q = self.reports.entry(to).or_default();
-        if q.len() >= REPORTS_MAX {
-            q.pop_front();
+        // Kept in the store too, so that a restart does not lose it; it lives as long as a
+        // bundle made here would.
+        let expires_ms = self.clock_ms.saturating_add(self.lifetime_ms);
+        let sid = self.keep_unpersisted(crate::api::STATUS_RECORD_LEN as u64);
+        if self.persist {
+            self.ops.push(StoreOp::Put(StoredBundle {
+                id: sid,
+                state: BundleState::Report,
+                dest: Eid::ipn(to.0, to.1).to_string(),
+                source: Eid::ipn(r.reporter.0, r.reporter.1).to_string(),
+                created_ms: r.creation_time,
+                seq: r.creation_seq,
+                frag_offset: -1,
+                priority: 1,
+                stored_ms: self.clock_ms,
+                expires_ms,
+                bytes: r.encode(),
+            }));
         }
-        q.push_back(r);
+        let q = self.reports.entry(to).or_default();
+        let dropped = if q.len() >= REPORTS_MAX {
+            q.pop_front()
+        } else {
+            None
+        };
+        q.push_back((sid, expires_ms, r));
+        if let Some((old, _, _)) = dropped {
+            self.forget(old);
+        }
     }
 
     /// A status report about `subject` is due (`kind`, `reason`): queued locally when its
@@ -874,6 +902,23 @@ impl Node {
         self.route_new(now_ms, expires_ms, bundle, &primary, rank)
     }
 
+    /// A status report the store held for a local endpoint's error queue.
+    fn restore_report(&mut self, now_ms: u64, sb: StoredBundle) {
+        let ep = match sb.dest.parse::<Eid>() {
+            Ok(Eid::Ipn { node, service }) => Some((node, service)),
+            _ => None,
+        };
+        match (ep, StatusRecord::decode(&sb.bytes)) {
+            (Some(ep), Ok(r)) if sb.expires_ms > now_ms => {
+                self.reports
+                    .entry(ep)
+                    .or_default()
+                    .push_back((sb.id, sb.expires_ms, r));
+            }
+            _ => self.forget(sb.id),
+        }
+    }
+
     /// Starts holding a bundle: it gets a store id and, unless the node runs in memory, a row
     /// in the store.
     fn keep(
@@ -1022,6 +1067,10 @@ impl Node {
                 },
             );
             self.held_bytes += sb.bytes.len() as u64;
+            if sb.state == BundleState::Report {
+                self.restore_report(now_ms, sb);
+                continue;
+            }
             let b = match wire::parse(&sb.bytes) {
                 Ok(b) => b,
                 Err(e) => {
@@ -1069,6 +1118,8 @@ impl Node {
                     };
                     self.dispatch(hold, &dest, sb.bytes, mnf);
                 }
+                // Handled before parsing (not a bundle).
+                BundleState::Report => {}
                 BundleState::Fragment => {
                     self.accept_fragment(
                         now_ms,
@@ -2041,6 +2092,20 @@ impl Node {
         }
         let dropped = self.reassembler.expire(now_ms);
         self.dropped_fragments(now_ms, dropped);
+        let mut old_reports = Vec::new();
+        for q in self.reports.values_mut() {
+            q.retain(|(sid, exp, _)| {
+                if *exp > now_ms {
+                    return true;
+                }
+                old_reports.push(*sid);
+                false
+            });
+        }
+        self.reports.retain(|_, q| !q.is_empty());
+        for sid in old_reports {
+            self.forget(sid);
+        }
         let before = self.seen.len();
         self.seen.retain(|_, exp| *exp > now_ms);
         if self.seen.len() != before && self.persist {
@@ -2452,7 +2517,7 @@ mod tests {
     }
 
     #[test]
-    fn restart_deletes_what_expired_meanwhile_with_its_report() {
+    fn restart_deletes_what_expired_meanwhile_and_keeps_its_report() {
         let mut a = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
         let mut st = MemStore::default();
         let s = a.open();
@@ -2474,15 +2539,26 @@ mod tests {
         let mut b = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
         b.restore(T + 10_000, st.loaded(last));
         st.apply(&mut b);
-        assert!(st.bundles.is_empty(), "deleted from the store");
+        // The bundle is gone; its deletion report waits, stored, in ipn:10.1's error queue.
+        let states: Vec<BundleState> = st.bundles.values().map(|x| x.state).collect();
+        assert_eq!(states, vec![BundleState::Report]);
         assert_eq!(b.counters.expired, 1);
-        let s = b.open();
-        b.bind(s, 10, 1).unwrap();
-        let r = b
+        let last = b.last_timestamp();
+        drop(b);
+        // Another restart before anyone read it: the report is still there.
+        let mut c = with_contacts(10, "20 tcpcl:127.0.0.1:4556 +100 +200", &[]);
+        c.restore(T + 11_000, st.loaded(last));
+        let s = c.open();
+        c.bind(s, 10, 1).unwrap();
+        assert!(c.take_report(s, true).is_some(), "a peek leaves it");
+        let r = c
             .take_report(s, false)
             .expect("a deletion report for ipn:10.1");
         assert_eq!(r.status, report_bits::DELETED);
         assert_eq!(r.reason, reason::LIFETIME_EXPIRED);
+        st.apply(&mut c);
+        assert!(st.bundles.is_empty(), "read: forgotten");
+        assert!(c.take_report(s, false).is_none());
     }
 
     #[test]

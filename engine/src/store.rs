@@ -39,6 +39,9 @@ pub enum BundleState {
     Deliver,
     /// The other fragments of its ADU (the destination is a local endpoint).
     Fragment,
+    /// Not a bundle: a status report waiting in a local endpoint's error queue (the row holds
+    /// its `StatusRecord` encoding; `dest` is the endpoint).
+    Report,
 }
 
 impl BundleState {
@@ -48,6 +51,7 @@ impl BundleState {
             BundleState::Forward => 1,
             BundleState::Deliver => 2,
             BundleState::Fragment => 3,
+            BundleState::Report => 4,
         }
     }
     /// From the `state` column.
@@ -56,6 +60,7 @@ impl BundleState {
             1 => Some(BundleState::Forward),
             2 => Some(BundleState::Deliver),
             3 => Some(BundleState::Fragment),
+            4 => Some(BundleState::Report),
             _ => None,
         }
     }
@@ -65,6 +70,7 @@ impl BundleState {
             BundleState::Forward => "forward",
             BundleState::Deliver => "deliver",
             BundleState::Fragment => "fragment",
+            BundleState::Report => "report",
         }
     }
 }

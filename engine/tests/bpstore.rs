@@ -415,7 +415,7 @@ fn summary_counts_by_state_destination_and_age() {
     assert_eq!(j.get("store").str(), db.to_str().unwrap());
     assert_eq!(j.get("node").num(), 10);
     let b = j.get("bundles");
-    assert_eq!(b.keys(), ["forward", "deliver", "fragment"]);
+    assert_eq!(b.keys(), ["forward", "deliver", "fragment", "report"]);
     assert_eq!(b.get("fragment").get("count").num(), 0);
     assert_eq!(b.get("forward").get("count").num(), 3);
     assert_eq!(b.get("forward").get("bytes").num(), 1300);

@@ -6,7 +6,7 @@
 //! bpstore [--store FILE | --node N] [--json] [COMMAND]
 //!   summary          (default) counts and bytes by state, destination and age; expired;
 //!                    seen keys; node; creation timestamps reserved; size on disk
-//!   list [--limit N] [--state forward|deliver|fragment] [--dest EID]
+//!   list [--limit N] [--state forward|deliver|fragment|report] [--dest EID]
 //!                    one line per bundle, oldest (smallest store id) first
 //!   delete-expired   deletes the bundles and seen keys whose expiry is at or before now
 //! ```
@@ -40,7 +40,7 @@
 //! `summary`:
 //! ```text
 //! {"store": "/path/ipn-10.db", "node": 10, "now_ms": 767000000000,
-//!  "bundles": {"forward": {"count": 3, "bytes": 1300}, "deliver": {"count": 2, "bytes": 60}, "fragment": {"count": 0, "bytes": 0}},
+//!  "bundles": {"forward": {"count": 3, "bytes": 1300}, "deliver": {"count": 2, "bytes": 60}, "fragment": {"count": 0, "bytes": 0}, "report": {"count": 0, "bytes": 0}},
 //!  "by_destination": [{"dest": "ipn:20.1", "count": 2, "bytes": 300}, ...],
 //!  "more_destinations": 0,
 //!  "by_age": [{"bucket": "<1 min", "count": 1, "bytes": 100}, ...],
@@ -87,7 +87,7 @@ Inspects a bpshim node's store. summary and list only read (safe while the node 
 
 commands:
   summary          counts and bytes by state, destination and age (the default)
-  list [--limit N] [--state forward|deliver|fragment] [--dest EID]
+  list [--limit N] [--state forward|deliver|fragment|report] [--dest EID]
                    one line per bundle, oldest first
   delete-expired   deletes expired bundles and seen keys (refused while a node runs)
 
@@ -250,9 +250,10 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
                     "forward" => BundleState::Forward,
                     "deliver" => BundleState::Deliver,
                     "fragment" => BundleState::Fragment,
+                    "report" => BundleState::Report,
                     _ => {
                         return Err(format!(
-                            "--state '{v}': expected forward, deliver or fragment"
+                            "--state '{v}': expected forward, deliver, fragment or report"
                         ));
                     }
                 });
@@ -401,6 +402,8 @@ struct Summary {
     deliver: Tally,
     /// Fragments waiting for the rest of their ADU.
     fragment: Tally,
+    /// Status reports waiting in local error queues.
+    report: Tally,
     /// Rows whose state code is none of the above (a damaged or newer store).
     other: Tally,
     by_dest: Vec<(String, Tally)>,
@@ -426,7 +429,8 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
             bytes: r.get(i + 1)?,
         })
     };
-    let (mut forward, mut deliver, mut fragment, mut other) = (
+    let (mut forward, mut deliver, mut fragment, mut report, mut other) = (
+        Tally::default(),
         Tally::default(),
         Tally::default(),
         Tally::default(),
@@ -443,6 +447,7 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
                 Some(BundleState::Forward) => &mut forward,
                 Some(BundleState::Deliver) => &mut deliver,
                 Some(BundleState::Fragment) => &mut fragment,
+                Some(BundleState::Report) => &mut report,
                 None => &mut other,
             };
             slot.count += t.count;
@@ -528,6 +533,7 @@ fn summary(conn: &Connection, path: &Path, now: i64) -> Result<Summary, String> 
         forward,
         deliver,
         fragment,
+        report,
         other,
         by_dest,
         more_dests: (dests - TOP_DESTINATIONS).max(0),
@@ -568,7 +574,11 @@ fn summary_text(s: &Summary) -> String {
         }
     );
     let total = Tally {
-        count: s.forward.count + s.deliver.count + s.fragment.count + s.other.count,
+        count: s.forward.count
+            + s.deliver.count
+            + s.fragment.count
+            + s.report.count
+            + s.other.count,
         bytes: s
             .forward
             .bytes
@@ -592,6 +602,7 @@ fn summary_text(s: &Summary) -> String {
         row("forward", s.forward),
         row("deliver", s.deliver),
         row("fragment", s.fragment),
+        row("report", s.report),
     ];
     if s.other.count > 0 {
         states.push(row("other", s.other));
@@ -636,10 +647,11 @@ fn summary_json(s: &Summary) -> String {
     );
     let _ = write!(
         o,
-        "\"bundles\": {{\"forward\": {}, \"deliver\": {}, \"fragment\": {}",
+        "\"bundles\": {{\"forward\": {}, \"deliver\": {}, \"fragment\": {}, \"report\": {}",
         t(s.forward),
         t(s.deliver),
-        t(s.fragment)
+        t(s.fragment),
+        t(s.report)
     );
     if s.other.count > 0 {
         let _ = write!(o, ", \"other\": {}", t(s.other));
