@@ -116,6 +116,14 @@ pub struct Sock {
     pub sync: Option<std::sync::Arc<SockSync>>,
 }
 
+impl Sock {
+    /// What a sender or reader waits on for the store's commits: the shared counts and the
+    /// application's end of the side pair.
+    pub fn commit_channel(&self) -> Option<(std::sync::Arc<SockSync>, libc::c_int)> {
+        self.sync.clone().zip(self.side)
+    }
+}
+
 /// What the threads of one socket share to wait for the store: a send (or a read) returns once
 /// the engine reports its record committed. Records are numbered in the order they enter the
 /// pair, so a send holds `send_lock` from numbering to writing.

@@ -96,7 +96,7 @@ fn note_read(fd: c_int, id: u32, seq: u32) {
 /// Durable store: the engine commits that every ADU up to `seq` was read (it forgets them);
 /// returns once that is committed.
 fn commit_read(id: u32, seq: u32) -> Result<(), i32> {
-    if let Some((sync, side)) = fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten() {
+    if let Some((sync, side)) = fdtable::with_sock(id, |s| s.commit_channel()).flatten() {
         crate::store_wait::read_done(&sync, side, seq)?;
         fdtable::with_sock(id, |s| {
             s.read_seq = seq;

@@ -110,11 +110,17 @@ unsafe fn send_record(
         return Ok((0, None));
     }
     autobind(id)?;
-    let ack = fdtable::with_sock(id, |s| {
+    // One look at the socket's state: the read acknowledgement to carry and, with a durable
+    // store, what to wait on.
+    let durable_store = engine::DURABLE.load(Ordering::Relaxed);
+    let (ack, durable) = fdtable::with_sock(id, |s| {
         s.acked_seq = s.read_seq;
-        s.read_seq
+        (
+            s.read_seq,
+            durable_store.then(|| s.commit_channel()).flatten(),
+        )
     })
-    .unwrap_or(0);
+    .unwrap_or((0, None));
     let kflags = libc::MSG_NOSIGNAL | (flags & libc::MSG_DONTWAIT);
     let mut h = TxHeader {
         kind: Kind::Inline,
@@ -128,11 +134,6 @@ unsafe fn send_record(
     let tb: &[u8] = text.as_ref().map_or(&[], |t| t.as_bytes());
     // With a durable store the send returns once the record is committed: records are
     // numbered in the order they enter the pair (the lock), then the caller waits for its number.
-    let durable = if engine::DURABLE.load(Ordering::Relaxed) {
-        fdtable::with_sock(id, |s| s.sync.clone().zip(s.side)).flatten()
-    } else {
-        None
-    };
     let guard = durable
         .as_ref()
         .map(|(s, _)| s.send_lock.lock().unwrap_or_else(|p| p.into_inner()));
