@@ -30,6 +30,8 @@ pub enum SessionEvent {
         id: u64,
         /// Why, as text.
         reason: String,
+        /// The peer may take it later (no resources now, or retransmit): keep it.
+        later: bool,
     },
     /// The bundle is over what the peer accepts in one transfer: fragment it.
     BundleTooLarge {
@@ -150,6 +152,11 @@ impl StreamSession for super::tcpcl::Session {
             } => SessionEvent::BundleSent { id },
             E::BundleRefused { id, reason } => SessionEvent::BundleRefused {
                 id,
+                later: matches!(
+                    reason,
+                    super::tcpcl::XferRefuseReason::NoResources
+                        | super::tcpcl::XferRefuseReason::Retransmit
+                ),
                 reason: reason.to_string(),
             },
             E::BundleTooLarge {
@@ -231,6 +238,7 @@ impl StreamSession for super::tcpclv3::Session {
             } => SessionEvent::BundleSent { id },
             E::BundleRefused { id, reason } => SessionEvent::BundleRefused {
                 id,
+                later: matches!(reason, RefuseReason::NoResources | RefuseReason::Retransmit),
                 reason: format!("{reason:?}"),
             },
             E::BundleFailed { id } => SessionEvent::BundleFailed { id },

@@ -644,9 +644,9 @@ impl Tcp {
                                 accepted_by.push(t.to);
                             }
                         }
-                        SessionEvent::BundleRefused { id, reason } => {
+                        SessionEvent::BundleRefused { id, reason, later } => {
                             if let Some(t) = inflight.remove(&id) {
-                                if reason.contains("resources") || reason.contains("retransmit") {
+                                if later {
                                     // The peer may take it later: keep it, and give the peer
                                     // time (the hop's backoff) before trying again.
                                     crate::info!("{label} refused a bundle for now ({reason})");
